@@ -1,0 +1,52 @@
+# scangrade developer commands. `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= out
+
+.PHONY: setup system-tools demo test lint eval bench train clean
+
+setup: $(STAMP) system-tools
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "scangrade needs Python >= 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-tools:
+	@bash scripts/ensure-system-tools.sh
+
+## Grade the sample scans with the shipped model, in-process (no server).
+demo: setup
+	$(BIN)/scangrade grade samples/scans.pdf --layout samples/layout.yaml \
+		--key samples/key.csv --roster samples/roster.csv --out $(OUT)
+
+## The full test suite, as CI runs it.
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Accuracy figures (JSON): the digit reader, then the scan pipeline.
+eval: setup
+	$(BIN)/scangrade eval reader
+	$(BIN)/scangrade eval pipeline
+
+## Speed figures: reader crops/s, pipeline pages/s, service throughput.
+bench: setup
+	$(BIN)/scangrade bench reader
+	$(BIN)/scangrade bench pipeline
+	$(BIN)/scangrade bench service
+
+## Retrain the digit reader (writes model/weights/).
+train: setup
+	$(BIN)/scangrade train
+
+clean:
+	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Settings of the digit reader (model/)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from scangrade.config.paths import CACHE_HOME, PACKAGE_WEIGHTS, default_mnist_dir
+
+
+class ReaderSettings(BaseSettings):
+    mnist_dir: Path | None = Field(
+        default_factory=default_mnist_dir,
+        description="Folder with the raw MNIST IDX .gz files; None downloads them through TFDS.",
+    )
+    tfds_data_dir: Path = Field(
+        default=CACHE_HOME / "tensorflow_datasets",
+        description="Where TFDS keeps the prepared array_record MNIST.",
+    )
+    weights_path: Path = Field(default=PACKAGE_WEIGHTS, description="Reader weights (.npz).")
+    jax_cache_dir: Path | None = Field(
+        default=CACHE_HOME / "jax",
+        description="JAX persistent compilation cache; None disables it.",
+    )
+    reader_batch_sizes: tuple[int, ...] = Field(
+        default=(16, 64, 256, 1024),
+        description="Fixed padded batch shapes: a warm worker never compiles a new one.",
+    )
+    confidence_threshold: float = Field(
+        default=0.97,
+        description="Digits read below this confidence are sent to review (chosen by `make eval`).",
+    )
+    preprocess_threads: int = Field(
+        default=2, description="Threads for crop preprocessing (OpenCV releases the GIL)."
+    )

@@ -1,0 +1,1 @@
+"""Scan pipeline and grading: rasterize, align, crop, read, score, report; Celery tasks."""
