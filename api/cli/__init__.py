@@ -7,7 +7,7 @@ from importlib import import_module
 import typer
 
 # Modules under api/cli/ that add commands; each defines register(groups: CommandGroups).
-COMMAND_MODULES = ("reader", "sheets", "grading", "service")
+COMMAND_MODULES = ("reader", "sheets", "pipeline", "grading", "service")
 
 
 @dataclass(frozen=True)
