@@ -1,0 +1,1 @@
+"""The digit reader: CNN, TFDS input pipeline, training, evaluation, batched inference."""
