@@ -1,13 +1,110 @@
-"""Settings of the scan pipeline (worker/: rasterize, align, crop, read)."""
+"""Settings of the scan pipeline (worker/: rasterize, align, crop, read).
+
+Every threshold the pipeline uses is named here, with why it has its value; measured figures
+come from `scangrade eval pipeline` / `scangrade bench pipeline`.
+"""
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
 
 class ScanSettings(BaseSettings):
-    dpi: int = Field(default=200, description="Rasterization resolution for scanned pages.")
-    chunk_pages: int = Field(default=8, description="Pages rasterized and read together.")
+    # --- rasterize -------------------------------------------------------------------------
+    dpi: int = Field(
+        default=200,
+        description="Rasterization resolution for scanned pages.",
+    )
+    chunk_pages: int = Field(
+        default=8,
+        description="Pages rasterized and read together (one reader batch); memory holds at most "
+        "two chunks (the one being read and the one being rasterized ahead).",
+    )
     max_pages: int = Field(default=2000, description="Largest PDF accepted, in pages.")
     max_page_pixels: int = Field(
         default=60_000_000, description="Largest rasterized page accepted, in pixels."
+    )
+    min_page_dpi: int = Field(
+        default=60,
+        description="A page too large for max_page_pixels at `dpi` is rasterized at a lower DPI, "
+        "but not below this one (a sheet's markers need ~60 DPI); below it the page gets an "
+        "error status instead.",
+    )
+    rasterize_timeout_s: int = Field(
+        default=300, description="Longest pdftoppm may take for one chunk before its pages fail."
+    )
+
+    # --- align: ArUco detection (cv2.aruco.DetectorParameters) -----------------------------
+    marker_detect_dpi: int = Field(
+        default=100,
+        description="Markers are searched in a copy of the page scaled to this DPI (a 12 mm marker "
+        "is still ~47 px), then their corners are refined at full resolution: detection cost "
+        "falls with the square of the DPI.",
+    )
+    aruco_adaptive_win_min: int = Field(
+        default=5, description="Smallest adaptive-threshold window (px at marker_detect_dpi)."
+    )
+    aruco_adaptive_win_max: int = Field(
+        default=35,
+        description="Largest adaptive-threshold window; wide enough that blurred, low-contrast "
+        "markers still threshold as solid squares.",
+    )
+    aruco_adaptive_win_step: int = Field(
+        default=10, description="Step between adaptive-threshold windows."
+    )
+    aruco_min_perimeter_rate: float = Field(
+        default=0.04,
+        description="Smallest marker perimeter as a share of the larger image side: ignores "
+        "small squares such as box borders, QR modules and text (markers are ~0.15).",
+    )
+    aruco_max_erroneous_border_bits: float = Field(
+        default=0.5,
+        description="Share of the marker's black border bits allowed to be wrong: noisy and JPEG "
+        "scans flip border bits; the id bits are still checked by the dictionary.",
+    )
+    aruco_error_correction_rate: float = Field(
+        default=0.6, description="Share of the dictionary's bit-error correction used."
+    )
+    corner_refine_window_mm: float = Field(
+        default=0.8, description="Half-size of the sub-pixel corner refinement window, in mm."
+    )
+
+    # --- align: fit and classification ---------------------------------------------------
+    min_markers: int = Field(
+        default=3,
+        description="Markers needed to fit the page: 3 give an affine fit, 4 a homography.",
+    )
+    max_residual_mm: float = Field(
+        default=1.0,
+        description="Pages whose RMS marker fit error exceeds this are `low-quality`: a box is "
+        "~7 mm and cropped with a 1.5 mm margin, so 1 mm still keeps the digit inside the crop.",
+    )
+    qr_search_margin_mm: float = Field(
+        default=6.0,
+        description="Margin around the QR rectangle predicted by the fit, searched first.",
+    )
+    ink_contrast: int = Field(
+        default=60,
+        description="A pixel is ink when it is this many grey levels darker than the paper "
+        "around it (robust to uneven lighting and grey paper).",
+    )
+    blank_max_ink_share: float = Field(
+        default=0.0005,
+        description="Pages with less ink than this share of their area are `blank-page` "
+        "(scanner noise and dust stay far below it, a line of text is above it).",
+    )
+    blank_ignore_edge_mm: float = Field(
+        default=8.0,
+        description="Border of the page ignored by the blank test: scanners leave shadows there.",
+    )
+
+    # --- crop ------------------------------------------------------------------------------
+    crop_px_per_mm: float = Field(
+        default=6.0,
+        description="Resolution of the box crops handed to the reader (a 7 mm box -> 42 px, "
+        "above the reader's 28 px input).",
+    )
+    crop_margin_mm: float = Field(
+        default=1.5,
+        description="Margin cut around each box border so that alignment error never cuts the "
+        "digit; the reader removes the border remnants itself.",
     )

@@ -1,0 +1,280 @@
+"""PDF pages to greyscale images, a chunk of pages at a time, with the PDF checked up front.
+
+Whole-file problems (not a PDF, truncated, encrypted, no pages, too many pages) raise a
+`PdfError` subclass before any page is rasterized. Page problems (a page too large to
+rasterize, a page poppler cannot render) become a `RasterPage` with `error` set, so one bad
+page never stops the others.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scangrade.config.scan import ScanSettings
+
+POINTS_PER_INCH = 72.0
+MM_PER_INCH = 25.4
+# Bytes searched for the PDF header and the end-of-file marker. Readers (Acrobat, poppler)
+# accept a header within the first 1 KiB; an `%%EOF` may be followed by a little junk.
+HEADER_SEARCH_BYTES = 1024
+TRAILER_SEARCH_BYTES = 2048
+
+
+class PdfError(ValueError):
+    """The file as a whole cannot be read as scanned pages. The message says why."""
+
+
+class NotAPdfError(PdfError):
+    pass
+
+
+class TruncatedPdfError(PdfError):
+    pass
+
+
+class DamagedPdfError(PdfError):
+    pass
+
+
+class EncryptedPdfError(PdfError):
+    pass
+
+
+class EmptyPdfError(PdfError):
+    pass
+
+
+class TooManyPagesError(PdfError):
+    pass
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    path: Path
+    n_pages: int
+    page_sizes_pt: tuple[tuple[float, float], ...]  # (width, height) as rendered (after /Rotate)
+
+
+@dataclass
+class RasterPage:
+    """One rasterized page; `image` is None exactly when `error` says why."""
+
+    number: int  # 1-based page number in the PDF
+    dpi: int
+    image: np.ndarray | None  # 2-D uint8, dark ink on light paper
+    error: str | None = None
+
+
+def inspect_pdf(path: str | Path, settings: ScanSettings) -> PdfInfo:
+    """Check that `path` is a readable, unencrypted PDF with 1..max_pages pages."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, PdfReadError, PyPdfError
+
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise NotAPdfError(f"{name}: no such file")
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(HEADER_SEARCH_BYTES)
+        fh.seek(max(0, size - TRAILER_SEARCH_BYTES))
+        tail = fh.read()
+    if b"%PDF-" not in head:
+        raise NotAPdfError(
+            f"{name} is not a PDF (it starts with {head[:16]!r}); scan to PDF and upload that"
+        )
+    if b"%%EOF" not in tail:
+        raise TruncatedPdfError(
+            f"{name} is truncated: the PDF ends after {size} bytes without its end-of-file "
+            "marker; the upload or the scan was cut off, please send the whole file again"
+        )
+    try:
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted:
+            _decrypt_or_raise(reader, path)
+        n_pages = len(reader.pages)
+        if n_pages > settings.max_pages:
+            raise TooManyPagesError(
+                f"{name} has {n_pages} pages; at most {settings.max_pages} are accepted "
+                "(setting max_pages); split the scan into smaller files"
+            )
+        sizes = tuple(_page_size_pt(page) for page in reader.pages)
+    except DependencyError:
+        # pypdf cannot decrypt AES without an extra package; poppler can.
+        return _inspect_with_pdfinfo(path, settings)
+    except (PdfReadError, PyPdfError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        if isinstance(exc, PdfError):
+            raise
+        raise DamagedPdfError(f"{name} is a damaged PDF that cannot be read: {exc}") from exc
+    if n_pages == 0:
+        raise EmptyPdfError(f"{name} has no pages")
+    return PdfInfo(path=path, n_pages=n_pages, page_sizes_pt=sizes)
+
+
+def _decrypt_or_raise(reader, path: Path) -> None:
+    # Owner-password-only PDFs (print/copy restrictions) open with the empty user password.
+    if not reader.decrypt(""):
+        raise EncryptedPdfError(
+            f"{path.name} is encrypted with a password; save it without a password and upload again"
+        )
+
+
+def _page_size_pt(page) -> tuple[float, float]:
+    box = page.mediabox  # pdftoppm renders the media box (pdf2image default use_cropbox=False)
+    unit = float(page.get("/UserUnit", 1.0))
+    width, height = abs(float(box.width)) * unit, abs(float(box.height)) * unit
+    if int(page.rotation) % 180 == 90:
+        width, height = height, width
+    return width, height
+
+
+def _inspect_with_pdfinfo(path: Path, settings: ScanSettings) -> PdfInfo:
+    """Page count and sizes from poppler's pdfinfo (used when pypdf cannot decrypt)."""
+    result = subprocess.run(
+        ["pdfinfo", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    if "password" in result.stderr.lower():
+        raise EncryptedPdfError(
+            f"{path.name} is encrypted with a password; save it without a password and upload again"
+        )
+    if result.returncode != 0:
+        raise DamagedPdfError(f"{path.name} cannot be read: {result.stderr.strip()}")
+    n_pages = int(_pdfinfo_field(result.stdout, "Pages") or 0)
+    if n_pages == 0:
+        raise EmptyPdfError(f"{path.name} has no pages")
+    if n_pages > settings.max_pages:
+        raise TooManyPagesError(
+            f"{path.name} has {n_pages} pages; at most {settings.max_pages} are accepted "
+            "(setting max_pages); split the scan into smaller files"
+        )
+    per_page = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", str(n_pages), str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout
+    sizes: dict[int, tuple[float, float]] = {}
+    rotations: dict[int, int] = {}
+    for line in per_page.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[0] == "Page" and parts[2] == "size:":
+            sizes[int(parts[1])] = (float(parts[3]), float(parts[5]))
+        elif len(parts) >= 4 and parts[0] == "Page" and parts[2] == "rot:":
+            rotations[int(parts[1])] = int(float(parts[3]))
+    page_sizes = []
+    for number in range(1, n_pages + 1):
+        width, height = sizes.get(number, (0.0, 0.0))
+        if rotations.get(number, 0) % 180 == 90:
+            width, height = height, width
+        page_sizes.append((width, height))
+    return PdfInfo(path=path, n_pages=n_pages, page_sizes_pt=tuple(page_sizes))
+
+
+def _pdfinfo_field(text: str, key: str) -> str | None:
+    for line in text.splitlines():
+        if line.startswith(f"{key}:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def page_dpi(size_pt: tuple[float, float], settings: ScanSettings) -> int | str:
+    """The DPI to rasterize a page at, or an error message when the page is unusable.
+
+    A page whose image at `settings.dpi` would exceed `max_page_pixels` is rasterized at the
+    highest DPI that fits, as long as that stays >= `min_page_dpi`.
+    """
+    width_in, height_in = size_pt[0] / POINTS_PER_INCH, size_pt[1] / POINTS_PER_INCH
+    if width_in <= 0 or height_in <= 0:
+        return f"page has an empty size ({size_pt[0]:.0f} x {size_pt[1]:.0f} pt)"
+    def pixels(dpi: int) -> int:  # poppler rounds each side up
+        return math.ceil(width_in * dpi) * math.ceil(height_in * dpi)
+
+    if pixels(settings.dpi) <= settings.max_page_pixels:
+        return settings.dpi
+    fitting = math.floor(math.sqrt(settings.max_page_pixels / (width_in * height_in)))
+    while fitting > 0 and pixels(fitting) > settings.max_page_pixels:
+        fitting -= 1
+    if fitting >= settings.min_page_dpi:
+        return fitting
+    return (
+        f"page is {width_in * MM_PER_INCH:.0f} x {height_in * MM_PER_INCH:.0f} mm: even at "
+        f"{settings.min_page_dpi} DPI (setting min_page_dpi) it would exceed "
+        f"{settings.max_page_pixels} pixels (setting max_page_pixels); not rasterized"
+    )
+
+
+def rasterize_pages(
+    info: PdfInfo, first_page: int, last_page: int, settings: ScanSettings
+) -> list[RasterPage]:
+    """Rasterize pages first_page..last_page (1-based, inclusive) into greyscale arrays.
+
+    Consecutive pages sharing a DPI go through one pdftoppm call; when a call fails, its pages
+    are retried one by one so that only the page poppler cannot render gets an error.
+    """
+    plans: list[tuple[int, int | str]] = [
+        (number, page_dpi(info.page_sizes_pt[number - 1], settings))
+        for number in range(first_page, last_page + 1)
+    ]
+    pages: list[RasterPage] = []
+    run: list[int] = []
+    run_dpi: int | None = None
+    for number, dpi in [*plans, (0, "")]:  # sentinel flushes the last run
+        if run and dpi != run_dpi:
+            pages.extend(_rasterize_run(info.path, run, run_dpi, settings))
+            run = []
+        if isinstance(dpi, str):
+            if number:
+                pages.append(RasterPage(number=number, dpi=settings.dpi, image=None, error=dpi))
+            continue
+        run.append(number)
+        run_dpi = dpi
+    return pages
+
+
+def _rasterize_run(
+    path: Path, numbers: list[int], dpi: int, settings: ScanSettings
+) -> list[RasterPage]:
+    try:
+        images = _pdftoppm(path, numbers[0], numbers[-1], dpi, settings)
+        if len(images) == len(numbers):
+            return [RasterPage(n, dpi, image) for n, image in zip(numbers, images, strict=True)]
+    except Exception as exc:
+        if len(numbers) == 1:
+            return [RasterPage(numbers[0], dpi, None, f"page could not be rasterized: {exc}")]
+    if len(numbers) == 1:
+        return [RasterPage(numbers[0], dpi, None, "page could not be rasterized: poppler "
+                           "returned no image")]
+    return [page for n in numbers for page in _rasterize_run(path, [n], dpi, settings)]
+
+
+def _pdftoppm(path: Path, first: int, last: int, dpi: int, settings: ScanSettings):
+    from pdf2image import convert_from_path
+
+    images = convert_from_path(
+        path, dpi=dpi, first_page=first, last_page=last, grayscale=True,
+        timeout=settings.rasterize_timeout_s,
+    )
+    return [np.asarray(image.convert("L")) for image in images]
+
+
+def iter_chunks(
+    info: PdfInfo, settings: ScanSettings, first_page: int = 1, last_page: int | None = None
+) -> Iterator[list[RasterPage]]:
+    """Rasterized pages in chunks of `chunk_pages`; only one chunk is held at a time."""
+    first, last = page_range(info, first_page, last_page)
+    for start in range(first, last + 1, settings.chunk_pages):
+        yield rasterize_pages(info, start, min(last, start + settings.chunk_pages - 1), settings)
+
+
+def page_range(info: PdfInfo, first_page: int = 1, last_page: int | None = None) -> tuple[int, int]:
+    """Validated 1-based inclusive page range within the PDF."""
+    last = info.n_pages if last_page is None else last_page
+    if not 1 <= first_page <= last <= info.n_pages:
+        raise ValueError(
+            f"page range {first_page}..{last} is outside the PDF's pages 1..{info.n_pages}"
+        )
+    return first_page, last
