@@ -1,11 +1,14 @@
 """Settings of the grading service (Celery workers, HTTP API)."""
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode
 
 from scangrade.config.paths import CACHE_HOME
+
+MIB = 1024 * 1024
 
 
 class ServiceSettings(BaseSettings):
@@ -14,3 +17,90 @@ class ServiceSettings(BaseSettings):
         default=CACHE_HOME / "storage",
         description="Uploads and reports, shared by the API and every worker.",
     )
+
+    # --- HTTP API -------------------------------------------------------------------------
+    api_tokens: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Bearer tokens the API accepts, comma-separated. Empty refuses every "
+        "request except health checks (fail closed).",
+    )
+    api_host: str = Field(default="127.0.0.1", description="`scangrade serve` bind address.")
+    api_port: int = Field(default=8000, description="`scangrade serve` port.")
+    max_upload_bytes: int = Field(
+        default=200 * MIB,
+        description="Largest scanned PDF accepted; a class of 40 two-page sheets at 200 dpi "
+        "is ~30 MiB, so this leaves room for a large school without letting one upload fill "
+        "the disk.",
+    )
+    max_exam_file_bytes: int = Field(
+        default=2 * MIB, description="Largest layout, key or roster file accepted."
+    )
+    upload_read_bytes: int = Field(
+        default=1 * MIB, description="Uploads are streamed to disk in pieces of this size."
+    )
+    worker_ping_timeout_s: float = Field(
+        default=1.0, description="How long /readyz waits for a worker to answer a ping."
+    )
+
+    # --- Celery tasks ---------------------------------------------------------------------
+    task_chunk_pages: int = Field(
+        default=16,
+        ge=1,
+        description="Pages per Celery task. Small enough that several workers share one PDF "
+        "and a lost worker costs little; large enough to fill the reader's batches.",
+    )
+    task_soft_time_limit_s: int = Field(
+        default=540, description="A task gets SoftTimeLimitExceeded after this long."
+    )
+    task_time_limit_s: int = Field(
+        default=600, description="A task's process is killed after this long."
+    )
+    broker_visibility_timeout_s: int = Field(
+        default=1200,
+        description="An unacknowledged task (its worker died) is redelivered after this long. "
+        "Must exceed task_time_limit_s, or long tasks run twice (harmless, since tasks are "
+        "idempotent, but wasted work).",
+    )
+    broker_restore_interval_s: float = Field(
+        default=10.0,
+        description="How often a worker looks for unacknowledged tasks past the visibility "
+        "timeout.",
+    )
+    task_max_retries: int = Field(
+        default=5, description="Retries of a task failing with a transient (connection) error."
+    )
+    task_retry_backoff_max_s: int = Field(
+        default=60, description="Longest wait between retries (exponential backoff)."
+    )
+    finish_poll_s: float = Field(
+        default=2.0,
+        description="When the report step finds a chunk not yet written (a redelivered chunk "
+        "counted early), it re-queues itself after this many seconds instead of waiting.",
+    )
+    result_expires_s: int = Field(
+        default=24 * 3600, description="Celery task results are dropped from Redis after this."
+    )
+    job_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        description="Job state (status, progress, problems) stays in Redis this long; the "
+        "files under storage_dir stay until removed.",
+    )
+    worker_start_timeout_s: float = Field(
+        default=120.0,
+        description="A worker process may take this long to start (loading and compiling the "
+        "reader) before Celery gives up on it.",
+    )
+
+    # --- `scangrade worker` ---------------------------------------------------------------
+    gpu_task_chunk_pages: int = Field(
+        default=64,
+        description="Pages per task on GPU workers: the GPU reads a whole chunk's boxes in "
+        "one large batch.",
+    )
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(token.strip() for token in value.split(",") if token.strip())
+        return value

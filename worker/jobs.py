@@ -1,0 +1,212 @@
+"""Job state in Redis: status, progress (pages done / total), page problems and errors.
+
+One hash per job plus a set of finished chunk ids and a list of problems. A chunk is counted
+by a Lua script that adds its id to the set and, only when the id is new, adds its pages and
+problems: a redelivered or retried chunk never counts twice, and the update is atomic.
+All keys expire after `job_ttl_s`; the job's files on disk are the durable record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+KEY_PREFIX = "scangrade"
+# Problems kept per job in Redis (the reports list every page anyway); bounds a bad upload.
+MAX_PROBLEMS = 1000
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # accepted, waiting for a worker to split it
+    READING = "reading"  # chunk tasks are reading pages
+    GRADING = "grading"  # all pages read; the report step runs
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class JobState:
+    job_id: str
+    exam_id: str
+    status: JobStatus
+    filename: str = ""
+    pages_total: int = 0
+    pages_done: int = 0
+    chunks_total: int = 0
+    chunks_done: int = 0
+    created: float = 0.0
+    updated: float = 0.0
+    error: str = ""
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "exam_id": self.exam_id,
+            "status": str(self.status),
+            "filename": self.filename,
+            "pages_total": self.pages_total,
+            "pages_done": self.pages_done,
+            "chunks_total": self.chunks_total,
+            "chunks_done": self.chunks_done,
+            "created": self.created,
+            "updated": self.updated,
+            "error": self.error,
+            "problems": self.problems,
+            "summary": self.summary,
+        }
+
+
+# KEYS: job hash, finished-chunk set, problems list.
+# ARGV: chunk id, pages in chunk, now, ttl, max problems, problem JSON...
+_RECORD_CHUNK = """
+local added = redis.call('SADD', KEYS[2], ARGV[1])
+if added == 1 then
+  redis.call('HINCRBY', KEYS[1], 'pages_done', ARGV[2])
+  for i = 6, #ARGV do
+    if redis.call('LLEN', KEYS[3]) < tonumber(ARGV[5]) then
+      redis.call('RPUSH', KEYS[3], ARGV[i])
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'updated', ARGV[3])
+local done = redis.call('SCARD', KEYS[2])
+redis.call('HSET', KEYS[1], 'chunks_done', done)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return added
+"""
+
+
+def connect(url: str) -> redis.Redis:
+    """A client that rides out a Redis restart: it reconnects and retries a few times."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+        self._record_chunk = client.register_script(_RECORD_CHUNK)
+
+    @staticmethod
+    def _key(job_id: str, part: str = "") -> str:
+        return f"{KEY_PREFIX}:job:{job_id}" + (f":{part}" if part else "")
+
+    def _keys(self, job_id: str) -> list[str]:
+        return [self._key(job_id), self._key(job_id, "chunks"), self._key(job_id, "problems")]
+
+    def create(
+        self, job_id: str, exam_id: str, filename: str, pages_total: int, created: float
+    ) -> None:
+        key = self._key(job_id)
+        pipe = self.client.pipeline()
+        pipe.hset(
+            key,
+            mapping={
+                "exam_id": exam_id,
+                "status": str(JobStatus.QUEUED),
+                "filename": filename,
+                "pages_total": pages_total,
+                "pages_done": 0,
+                "created": created,
+                "updated": time.time(),
+            },
+        )
+        pipe.expire(key, self.ttl_s)
+        exam_jobs = f"{KEY_PREFIX}:exam:{exam_id}:jobs"
+        pipe.rpush(exam_jobs, job_id)
+        pipe.expire(exam_jobs, self.ttl_s)
+        pipe.execute()
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.client.exists(self._key(job_id)))
+
+    def jobs_of_exam(self, exam_id: str) -> list[str]:
+        return list(self.client.lrange(f"{KEY_PREFIX}:exam:{exam_id}:jobs", 0, -1))
+
+    def get(self, job_id: str) -> JobState | None:
+        pipe = self.client.pipeline()
+        pipe.hgetall(self._key(job_id))
+        pipe.lrange(self._key(job_id, "problems"), 0, -1)
+        data, problems = pipe.execute()
+        if not data:
+            return None
+        return JobState(
+            job_id=job_id,
+            exam_id=data.get("exam_id", ""),
+            status=JobStatus(data.get("status", JobStatus.QUEUED)),
+            filename=data.get("filename", ""),
+            pages_total=int(data.get("pages_total", 0)),
+            pages_done=int(data.get("pages_done", 0)),
+            chunks_total=int(data.get("chunks_total", 0)),
+            chunks_done=int(data.get("chunks_done", 0)),
+            created=float(data.get("created", 0)),
+            updated=float(data.get("updated", 0)),
+            error=data.get("error", ""),
+            problems=[json.loads(item) for item in problems],
+            summary=json.loads(data["summary"]) if data.get("summary") else None,
+        )
+
+    def is_dispatched(self, job_id: str) -> bool:
+        return self.client.hget(self._key(job_id), "dispatched") == "1"
+
+    def mark_dispatched(self, job_id: str, chunks_total: int) -> None:
+        self._update(
+            job_id, dispatched="1", chunks_total=chunks_total, status=str(JobStatus.READING)
+        )
+
+    def record_chunk(
+        self, job_id: str, chunk_id: str, n_pages: int, problems: list[dict[str, Any]]
+    ) -> bool:
+        """Count a finished chunk once; True when this call counted it."""
+        added = self._record_chunk(
+            keys=self._keys(job_id),
+            args=[
+                chunk_id,
+                n_pages,
+                time.time(),
+                self.ttl_s,
+                MAX_PROBLEMS,
+                *(json.dumps(problem, sort_keys=True) for problem in problems),
+            ],
+        )
+        return bool(added)
+
+    def finished_chunks(self, job_id: str) -> set[str]:
+        return set(self.client.smembers(self._key(job_id, "chunks")))
+
+    def mark_grading(self, job_id: str) -> None:
+        self._update(job_id, status=str(JobStatus.GRADING))
+
+    def mark_done(self, job_id: str, summary: dict[str, Any]) -> None:
+        self._update(job_id, status=str(JobStatus.DONE), summary=json.dumps(summary), error="")
+
+    def mark_failed(self, job_id: str, error: str) -> None:
+        self._update(job_id, status=str(JobStatus.FAILED), error=error)
+
+    def forget(self, job_id: str) -> None:
+        self.client.delete(*self._keys(job_id))
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        key = self._key(job_id)
+        pipe = self.client.pipeline()
+        pipe.hset(key, mapping={**fields, "updated": time.time()})
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
