@@ -128,7 +128,11 @@ def start_worker(
     env: Mapping[str, str], log_dir: Path, name: str, concurrency: int = 1, wait: bool = True
 ) -> ServiceProcess:
     """A real `celery worker`; solo pool for one process, prefork for more."""
-    pool = ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
+    pool = (
+        ["--pool=solo"]
+        if concurrency == 1
+        else ["--pool=prefork", f"--concurrency={concurrency}"]
+    )
     args = [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
         *pool, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",

@@ -1,0 +1,37 @@
+"""The HTTP API of the grading service: `create_app()` builds it from the settings object.
+
+Run with `scangrade serve` or `uvicorn api.app:create_app --factory`. OpenAPI docs at /docs.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.deps import Services
+from api.routers import exams, health, jobs, ui
+from scangrade import __version__
+from scangrade.settings import Settings, get_settings
+from worker.celery_app import create_celery_app
+from worker.jobs import JobStore, connect
+from worker.storage import Storage
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="scangrade",
+        version=__version__,
+        description="Grade scanned answer sheets: create an exam, upload scans, download "
+        "reports. Every endpoint but /healthz and /readyz needs `Authorization: Bearer "
+        "<token>`.",
+    )
+    app.state.services = Services(
+        settings=settings,
+        storage=Storage(settings.storage_dir),
+        jobs=JobStore(connect(settings.redis_url), settings.job_ttl_s),
+        celery=create_celery_app(settings),
+    )
+    for router in (health.router, exams.router, jobs.router, ui.router):
+        app.include_router(router)
+    ui.mount_static(app)
+    return app

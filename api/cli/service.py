@@ -1,0 +1,139 @@
+"""`scangrade serve`, `scangrade worker` and `scangrade bench service`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from api.cli import CommandGroups
+
+# XLA's CPU backend uses every core per process; with one worker process per core that
+# oversubscribes the CPU, so each process then runs XLA single-threaded.
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
+
+
+def register(groups: CommandGroups) -> None:
+    groups.root.command("serve")(serve)
+    groups.root.command("worker")(worker)
+    groups.bench.command("service")(bench_service)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (setting api_host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (setting api_port).")] = None,
+) -> None:
+    """Run the HTTP API and upload page (uvicorn)."""
+    import uvicorn
+
+    from scangrade.settings import get_settings
+
+    settings = get_settings()
+    if not settings.api_tokens:
+        typer.echo("warning: SCANGRADE_API_TOKENS is empty; every API request will get 401",
+                   err=True)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        proxy_headers=True,
+    )
+
+
+def worker(
+    gpu: Annotated[bool, typer.Option(help="One worker process per GPU, larger chunks.")] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (CPU: default one per core; GPU: one per GPU)."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues.")] = None,
+) -> None:
+    """Run a Celery worker that grades uploaded scans (Redis from SCANGRADE_REDIS_URL)."""
+    extra = ["--loglevel", loglevel] + (["--queues", queues] if queues else [])
+    if gpu:
+        raise typer.Exit(_run_gpu_workers(concurrency, extra))
+    processes = concurrency or os.cpu_count() or 1
+    env = dict(os.environ)
+    if processes >= (os.cpu_count() or 1) > 1:
+        env.setdefault("XLA_FLAGS", SINGLE_THREAD_XLA)
+        env.setdefault("SCANGRADE_PREPROCESS_THREADS", "1")
+    args = _celery_args(f"cpu-{os.getpid()}", processes, extra)
+    os.execvpe(args[0], args, env)  # become the worker: signals reach Celery directly
+
+
+def _celery_args(name: str, processes: int, extra: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        "--pool=prefork", f"--concurrency={processes}", "--hostname", f"{name}@%h", *extra,
+    ]  # fmt: skip
+
+
+def gpu_count() -> int:
+    """GPUs visible to this process: CUDA_VISIBLE_DEVICES if set, else nvidia-smi."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([device for device in visible.split(",") if device.strip()])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    result = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
+                            check=False)
+    return len([line for line in result.stdout.splitlines() if line.startswith("GPU")])
+
+
+def _run_gpu_workers(count: int | None, extra: list[str]) -> int:
+    """One Celery worker per GPU, each seeing only its own device; waits for all of them."""
+    from scangrade.settings import get_settings
+
+    settings = get_settings()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    devices = [d.strip() for d in visible.split(",")] if visible else None
+    count = count or gpu_count()
+    if count < 1:
+        typer.echo("no GPU found (nvidia-smi / CUDA_VISIBLE_DEVICES); run without --gpu",
+                   err=True)
+        return 2
+    children = []
+    for index in range(count):
+        env = {
+            **os.environ,
+            "CUDA_VISIBLE_DEVICES": devices[index] if devices else str(index),
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cuda"),
+            # Several processes may share a node; allocate GPU memory as needed.
+            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+            "SCANGRADE_TASK_CHUNK_PAGES": os.environ.get(
+                "SCANGRADE_TASK_CHUNK_PAGES", str(settings.gpu_task_chunk_pages)
+            ),
+            "SCANGRADE_CHUNK_PAGES": os.environ.get(
+                "SCANGRADE_CHUNK_PAGES", str(settings.gpu_task_chunk_pages)
+            ),
+        }
+        args = _celery_args(f"gpu{index}-{os.getpid()}", 1, extra)
+        children.append(subprocess.Popen(args, env=env))
+
+    def forward(signum, _frame):
+        for child in children:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    codes = [child.wait() for child in children]
+    return max(codes)
+
+
+def bench_service(
+    pdf: Annotated[
+        str | None, typer.Option(help="Scanned PDF (default samples/scans.pdf).")
+    ] = None,
+    uploads: Annotated[int, typer.Option(help="Concurrent one-page uploads to submit.")] = 50,
+) -> None:
+    """Pages/s through the service (1 and 2 workers) vs in-process, latency, burst; JSON."""
+    from worker.bench_service import run_bench
+
+    run_bench(pdf, uploads)

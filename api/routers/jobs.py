@@ -1,0 +1,267 @@
+"""Jobs: upload a scanned PDF to an exam, follow its progress, download its reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from api.deps import Authorized, JobsDep, ServicesDep, SettingsDep, StorageDep
+from scangrade.settings import Settings
+from worker.jobs import JobStatus
+from worker.storage import (
+    REPORT_FILES,
+    JobManifest,
+    Storage,
+    new_id,
+    safe_filename,
+    valid_id,
+    write_text_atomic,
+)
+
+router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Authorized])
+
+# A PDF's header must appear within its first KiB (what PDF readers accept).
+PDF_MAGIC = b"%PDF-"
+PDF_HEADER_WINDOW = 1024
+ReportName = Literal["students.csv", "responses.csv", "questions.csv", "review.pdf"]
+MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf"}
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    exam_id: str
+    filename: str
+    pages: int
+    status_url: str
+
+
+class JobView(BaseModel):
+    job_id: str
+    exam_id: str
+    status: str  # queued | reading | grading | done | failed | lost (state gone; POST resume)
+    filename: str
+    pages_total: int
+    pages_done: int
+    chunks_total: int = 0
+    chunks_done: int = 0
+    created: float = 0.0
+    updated: float = 0.0
+    error: str = ""
+    problems: list[dict[str, Any]] = []
+    summary: dict[str, Any] | None = None
+    reports: dict[str, str] = {}  # file name -> download URL, once done
+
+
+@router.post(
+    "/exams/{exam_id}/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The scanned PDF itself as the request body (not a form).",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_scans(
+    exam_id: str,
+    request: Request,
+    services: ServicesDep,
+    filename: Annotated[str, Query(description="The PDF's file name, kept for reports.")] = (
+        "scans.pdf"
+    ),
+) -> JobAccepted:
+    """Stream the PDF to disk (size-limited), check it, then queue it for grading."""
+    settings, storage = services.settings, services.storage
+    if not valid_id(exam_id) or storage.exam_files(exam_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {exam_id}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        raise _too_large(settings)
+    staging = storage.staging_dir()
+    staged = staging / "upload.pdf"
+    try:
+        size = await _receive(request, staged, settings)
+        info = await run_in_threadpool(_inspect, staged, settings)
+        job_id = new_id()
+        manifest = JobManifest(
+            job_id=job_id,
+            exam_id=exam_id,
+            filename=safe_filename(filename),
+            n_pages=info.n_pages,
+            size_bytes=size,
+            created=time.time(),
+        )
+        storage.publish_job(staged, manifest)
+    finally:
+        staged.unlink(missing_ok=True)
+        staging.rmdir()
+    services.jobs.create(job_id, exam_id, manifest.filename, info.n_pages, manifest.created)
+    services.celery.send_task("scangrade.start_job", kwargs={"job_id": job_id})
+    return JobAccepted(
+        job_id=job_id,
+        exam_id=exam_id,
+        filename=manifest.filename,
+        pages=info.n_pages,
+        status_url=f"/api/jobs/{job_id}",
+    )
+
+
+async def _receive(request: Request, path: Path, settings: Settings) -> int:
+    """Write the body to `path` piece by piece; refuse early when too large or not a PDF."""
+    size = 0
+    head = b""
+    with path.open("wb") as fh:
+        async for piece in request.stream():
+            size += len(piece)
+            if size > settings.max_upload_bytes:
+                raise _too_large(settings)
+            if len(head) < PDF_HEADER_WINDOW:
+                head += piece[: PDF_HEADER_WINDOW - len(head)]
+                if len(head) >= PDF_HEADER_WINDOW and PDF_MAGIC not in head:
+                    raise _not_pdf(head)
+            await run_in_threadpool(fh.write, piece)
+    if size == 0:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the upload is empty")
+    if PDF_MAGIC not in head:
+        raise _not_pdf(head)
+    return size
+
+
+def _inspect(path: Path, settings: Settings):
+    from worker.rasterize import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
+
+    try:
+        return inspect_pdf(path, settings)
+    except NotAPdfError as exc:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
+    except TooManyPagesError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+    except PdfError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+def _too_large(settings: Settings) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"the upload is larger than {settings.max_upload_bytes} bytes (setting "
+        "max_upload_bytes); split the scan into smaller files",
+    )
+
+
+def _not_pdf(head: bytes) -> HTTPException:
+    return HTTPException(
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        f"not a PDF (it starts with {head[:16]!r}); scan to PDF and upload that",
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=JobView)
+def job_status(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobView:
+    manifest = _manifest(job_id, storage)
+    state = jobs.get(job_id)
+    reports = {
+        name: f"/api/jobs/{job_id}/reports/{name}"
+        for name in REPORT_FILES
+        if storage.report_path(job_id, name) is not None
+    }
+    if state is None:
+        # Redis lost this job (restarted without persistence, or state expired): the files
+        # tell whether it finished; an unfinished one can be resumed.
+        return JobView(
+            job_id=job_id,
+            exam_id=manifest.exam_id,
+            status=str(JobStatus.DONE) if reports else "lost",
+            filename=manifest.filename,
+            pages_total=manifest.n_pages,
+            pages_done=manifest.n_pages if reports else 0,
+            created=manifest.created,
+            reports=reports,
+        )
+    view = state.to_json()
+    view["reports"] = reports if state.status == JobStatus.DONE else {}
+    return JobView(**view)
+
+
+@router.post("/jobs/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+def resume_job(job_id: str, services: ServicesDep) -> dict[str, str]:
+    """Queue a job again whose state Redis lost or that failed; finished chunks are kept."""
+    manifest = _manifest(job_id, services.storage)
+    state = services.jobs.get(job_id)
+    if state is not None and state.status not in (JobStatus.FAILED,):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {job_id} is {state.status}; only failed or lost "
+            "jobs are resumed"
+        )
+    services.jobs.forget(job_id)
+    services.jobs.create(
+        job_id, manifest.exam_id, manifest.filename, manifest.n_pages, manifest.created
+    )
+    services.celery.send_task("scangrade.start_job", kwargs={"job_id": job_id})
+    return {"job_id": job_id, "status": str(JobStatus.QUEUED)}
+
+
+@router.get("/jobs/{job_id}/reports/{name}", response_class=FileResponse)
+def download_report(job_id: str, name: ReportName, storage: StorageDep) -> FileResponse:
+    _manifest(job_id, storage)
+    path = storage.report_path(job_id, name)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{name} is not written yet")
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], filename=name)
+
+
+@router.post("/jobs/{job_id}/overrides", response_model=JobView)
+def apply_overrides(
+    job_id: str,
+    storage: StorageDep,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    overrides: Annotated[
+        str,
+        Body(media_type="text/csv", description="Overrides CSV (see `scangrade regrade`)."),
+    ],
+) -> JobView:
+    """Correct reads by hand and rewrite the reports (the CLI's regrade)."""
+    manifest = _manifest(job_id, storage)
+    state = jobs.get(job_id)
+    if storage.reports_dir(job_id).is_dir() is False or (
+        state is not None and state.status != JobStatus.DONE
+    ):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
+    summary = _regrade(storage, manifest, overrides)
+    if state is not None:
+        jobs.mark_done(job_id, summary)
+    return job_status(job_id, jobs, storage)
+
+
+def _manifest(job_id: str, storage: Storage) -> JobManifest:
+    manifest = storage.manifest(job_id) if valid_id(job_id) else None
+    if manifest is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
+    return manifest
+
+
+def _regrade(storage: Storage, manifest: JobManifest, overrides_csv: str) -> dict[str, Any]:
+    """Apply an overrides CSV to the job's page reads and rewrite its reports."""
+    from worker.grading import Exam, GradingInputError, regrade
+    from worker.tasks import summary_json
+
+    files = storage.exam_files(manifest.exam_id)
+    if files is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}")
+    job_dir = storage.job_dir(manifest.job_id)
+    overrides_path = job_dir / "overrides.csv"
+    write_text_atomic(overrides_path, overrides_csv)
+    exam = Exam.load(files.layout, files.key, files.roster)
+    try:
+        summary = regrade(storage.reports_dir(manifest.job_id), exam, overrides_path)
+    except GradingInputError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return summary_json(summary)
