@@ -1,0 +1,138 @@
+"""`scangrade grade` and `scangrade regrade`: grade scans into reports on one machine.
+
+Exit codes (both commands):
+  0  reports written (students needing review are counted in the summary, not an error)
+  1  unexpected failure (a bug or a broken install; the message says which)
+  2  bad input: a layout, key, roster or overrides file that cannot be used, a missing scan
+     file, or scans with no readable page at all (reports are still written when grading
+     could start, so what was read is not lost)
+  3  only with --fail-on-review: reports written, but some student needs review or some
+     page belongs to no student
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli import CommandGroups
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_NEEDS_REVIEW = 3
+
+
+def register(groups: CommandGroups) -> None:
+    groups.root.command("grade")(grade)
+    groups.root.command("regrade")(regrade)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _finish(summary, as_json: bool, fail_on_review: bool, started: float) -> None:
+    summary.seconds = round(time.perf_counter() - started, 2)
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        typer.echo(summary.text())
+    if summary.pages == 0:
+        raise _fail("no page could be read from the scans; see the problems above")
+    if fail_on_review and (summary.needs_review or summary.pages_unassigned):
+        raise typer.Exit(EXIT_NEEDS_REVIEW)
+
+
+def grade(
+    scans: Annotated[list[Path], typer.Argument(help="Scanned PDF(s), pages in any order.")],
+    layout: Annotated[Path, typer.Option(help="Sheet layout (YAML/JSON).")],
+    key: Annotated[Path, typer.Option(help="Answer key CSV: question,answer[,points].")],
+    out: Annotated[Path, typer.Option(help="Folder for the reports (created).")],
+    roster: Annotated[
+        Path | None, typer.Option(help="Class roster CSV: student_id,name[,...].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    fail_on_review: Annotated[
+        bool, typer.Option(help="Exit 3 when a student needs review (for scripts).")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Read every page of the scans and write students.csv, responses.csv, questions.csv,
+    pages.csv, review.pdf and summary.json into OUT. Exit codes: 0 ok, 1 unexpected failure,
+    2 bad input, 3 review needed (only with --fail-on-review)."""
+    started = time.perf_counter()
+    from worker.grading import Exam, GradingInputError, grade_and_report
+    from worker.grading.job import read_all_scans
+    from worker.layout import LayoutError
+
+    try:
+        exam = Exam.load(layout, key, roster)
+    except (LayoutError, GradingInputError) as exc:
+        raise _fail(str(exc)) from None
+    for problem in exam.problems:
+        typer.echo(f"warning: {problem}", err=True)
+    missing = [str(s) for s in scans if not s.is_file()]
+    if missing:
+        raise _fail(f"no such scan file: {', '.join(missing)}")
+
+    from model.reader import DigitReader
+
+    from scangrade.settings import get_settings
+
+    settings = get_settings()
+    reader = DigitReader.load(settings=settings)
+    bar = _progress_bar(scans, enabled=progress)
+    try:
+        pages, problems = read_all_scans(scans, exam, reader, settings,
+                                         on_page=lambda _page: bar.update(1))
+    finally:
+        bar.close()
+    summary = grade_and_report(pages, exam, out, scans, settings, problems=problems)
+    _finish(summary, as_json, fail_on_review, started)
+
+
+def _progress_bar(scans: list[Path], enabled: bool):
+    from pypdf import PdfReader
+    from tqdm import tqdm
+
+    total = 0
+    for scan in scans:
+        try:
+            total += len(PdfReader(scan, strict=False).pages)
+        except Exception:
+            continue  # reported by the reading step
+    return tqdm(total=total, unit="page", desc="reading", file=sys.stderr,
+                disable=not enabled or total == 0, leave=False)
+
+
+def regrade(
+    out_dir: Annotated[Path, typer.Argument(help="Folder a `scangrade grade` wrote.")],
+    overrides: Annotated[
+        Path | None,
+        typer.Option(help="Corrections CSV: student,question,value (question may be a "
+                          "question id, student_id or reviewed; student may be copy:N)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    fail_on_review: Annotated[
+        bool, typer.Option(help="Exit 3 when a student still needs review.")
+    ] = False,
+) -> None:
+    """Apply a teacher's corrections to the saved reads and rewrite every report in OUT_DIR
+    (no scanning, no model). Exit codes: 0 ok, 1 unexpected failure, 2 bad input,
+    3 review still needed (only with --fail-on-review)."""
+    started = time.perf_counter()
+    from worker.grading import GradingInputError
+    from worker.grading import regrade as regrade_dir
+    from worker.layout import LayoutError
+
+    try:
+        summary = regrade_dir(out_dir, overrides_path=overrides)
+    except (LayoutError, GradingInputError) as exc:
+        raise _fail(str(exc)) from None
+    _finish(summary, as_json, fail_on_review, started)

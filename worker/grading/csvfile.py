@@ -1,0 +1,102 @@
+"""Reading the small CSV files teachers write: any spreadsheet's export, errors with lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from worker.grading.errors import GradingInputError
+
+# Spreadsheets export CSV with a BOM (Excel "CSV UTF-8"), without one, or in the Windows code
+# page (Excel's plain "CSV"); UTF-8 is tried first because cp1252 would accept almost anything.
+_ENCODINGS = ("utf-8-sig", "cp1252")
+# Excel in locales with a decimal comma separates with ";".
+_DELIMITERS = (",", ";", "\t")
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int  # 1-based line in the file, for error messages
+    values: dict[str, str]  # lower-cased header name -> stripped cell ("" when missing)
+    extra: dict[str, str]  # columns beyond the known ones, header name as written -> cell
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    source: str
+    header: list[str]  # as written
+    rows: list[CsvRow]
+
+
+def decode_csv(data: bytes, source: str, error: type[GradingInputError]) -> str:
+    for encoding in _ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise error(source, "not a text file (neither UTF-8 nor Windows-1252)")
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def parse_csv(
+    text: str,
+    source: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    error: type[GradingInputError],
+) -> CsvTable:
+    """Rows keyed by the header's column names; blank lines and lines starting with # skipped."""
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
+    if first is None:
+        raise error(source, f"empty file: expected a header line {','.join(required)}")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
+    header: list[str] | None = None
+    rows: list[CsvRow] = []
+    for cells in reader:
+        stripped = [c.strip() for c in cells]
+        if not any(stripped) or stripped[0].startswith("#"):
+            continue
+        if header is None:
+            header = stripped
+            names = [h.lower() for h in header]
+            missing = [c for c in required if c not in names]
+            if missing:
+                raise error(
+                    source,
+                    f"header must name the columns {', '.join(required)}"
+                    f" (found: {', '.join(header) or 'nothing'}); missing {', '.join(missing)}",
+                    reader.line_num,
+                )
+            duplicated = sorted({n for n in names if n and names.count(n) > 1})
+            if duplicated:
+                raise error(source, f"column {duplicated[0]!r} appears twice in the header", 1)
+            continue
+        if len(stripped) > len(header) and any(stripped[len(header) :]):
+            raise error(
+                source,
+                f"{len(stripped)} cells but the header has {len(header)} columns"
+                " (a value with a comma must be quoted)",
+                reader.line_num,
+            )
+        known = set(required) | set(optional)
+        values: dict[str, str] = {}
+        extra: dict[str, str] = {}
+        for i, name in enumerate(header):
+            cell = stripped[i] if i < len(stripped) else ""
+            if name.lower() in known:
+                values[name.lower()] = cell
+            elif name:
+                extra[name] = cell
+        for name in (*required, *optional):
+            values.setdefault(name, "")
+        rows.append(CsvRow(reader.line_num, values, extra))
+    assert header is not None
+    return CsvTable(source, header, rows)
+

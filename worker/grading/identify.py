@@ -1,0 +1,196 @@
+"""Who wrote each sheet: the student ID from the handwritten ID boxes.
+
+Without a roster the ID is the digits read, flagged when a box is unsure or blank. With a
+roster, sheets are matched to roster students by the assignment that is most probable overall
+(maximum total log-probability of the IDs under the per-digit reads, solved exactly with the
+Hungarian method), so an unsure digit is resolved by the students who are actually in the
+class, and two sheets never get the same student. A sheet is flagged when its match is
+improbable (it matches nobody well), ambiguous (another roster ID is almost as probable), or
+when another sheet's ID reads as the same student.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from worker.grading.roster import Roster
+from worker.results import BoxRead
+
+UNREAD_DIGIT = "?"
+BLANK_CLASS = 10  # index of "blank" in BoxRead.probs
+
+
+@dataclass(frozen=True)
+class IdentifySettings:
+    confidence_threshold: float  # per-digit, used without a roster
+    min_probability: float
+    min_ratio: float
+    probability_floor: float
+
+
+@dataclass
+class Identity:
+    student_id: str  # "" when unknown
+    read_id: str  # digits as read box by box, "?" for a blank or missing box
+    name: str = ""
+    probability: float | None = None  # of student_id under the per-digit reads
+    reasons: list[str] = field(default_factory=list)  # why the ID needs review
+    on_roster: bool = False
+    corrected: bool = False  # set by a teacher's override
+
+
+def _read_id(boxes: list[BoxRead], id_digits: int) -> str:
+    by_index = {b.index: b for b in boxes}
+    chars = []
+    for i in range(id_digits):
+        box = by_index.get(i)
+        chars.append(UNREAD_DIGIT if box is None or box.blank or box.digit is None
+                     else str(box.digit))
+    return "".join(chars)
+
+
+def _digit_probs(boxes: list[BoxRead], id_digits: int) -> np.ndarray | None:
+    """(id_digits, 10) probabilities of each digit in each box; None when a box is missing."""
+    by_index = {b.index: b for b in boxes}
+    if any(i not in by_index for i in range(id_digits)):
+        return None
+    return np.array([by_index[i].probs[:BLANK_CLASS] for i in range(id_digits)], dtype=float)
+
+
+def _unsure_boxes(boxes: list[BoxRead], threshold: float) -> list[str]:
+    return [
+        f"ID box {b.index + 1} read as {'blank' if b.blank else b.digit} at"
+        f" {b.confidence:.0%}"
+        for b in sorted(boxes, key=lambda b: b.index)
+        if b.confidence < threshold or b.blank
+    ]
+
+
+def _without_roster(
+    id_boxes: dict[int, list[BoxRead]], id_digits: int, settings: IdentifySettings
+) -> dict[int, Identity]:
+    result: dict[int, Identity] = {}
+    for copy, boxes in id_boxes.items():
+        read = _read_id(boxes, id_digits)
+        identity = Identity(read if read.strip(UNREAD_DIGIT) else "", read)
+        if len(boxes) < id_digits:
+            identity.reasons.append("ID boxes not read (page missing or unreadable)")
+        else:
+            identity.reasons.extend(_unsure_boxes(boxes, settings.confidence_threshold))
+        result[copy] = identity
+    counts = Counter(i.student_id for i in result.values() if i.student_id)
+    for copy, identity in result.items():
+        if counts[identity.student_id] > 1:
+            others = [str(c) for c, o in result.items()
+                      if o.student_id == identity.student_id and c != copy]
+            identity.reasons.append(
+                f"ID {identity.student_id} is also on copy {', '.join(others)}"
+            )
+    return result
+
+
+def identify(
+    id_boxes: dict[int, list[BoxRead]],
+    id_digits: int,
+    roster: Roster | None,
+    settings: IdentifySettings,
+    fixed: dict[int, str] | None = None,
+) -> dict[int, Identity]:
+    """Identity of every copy. `fixed`: copy -> ID a teacher set; taken as given."""
+    fixed = fixed or {}
+    if roster is None:
+        result = _without_roster(
+            {c: b for c, b in id_boxes.items() if c not in fixed}, id_digits, settings
+        )
+        for copy, student_id in fixed.items():
+            result[copy] = Identity(student_id, _read_id(id_boxes.get(copy, []), id_digits),
+                                    corrected=True)
+        return result
+
+    by_id = roster.by_id()
+    result = {}
+    for copy, student_id in fixed.items():
+        known = by_id.get(student_id)
+        result[copy] = Identity(student_id, _read_id(id_boxes.get(copy, []), id_digits),
+                                name=known.name if known else "", on_roster=known is not None,
+                                corrected=True)
+    taken = set(fixed.values())
+    candidates = [s for s in roster.students if s.student_id not in taken]
+    sheets: list[int] = []
+    rows: list[np.ndarray] = []
+    for copy in sorted(id_boxes):
+        if copy in fixed:
+            continue
+        read = _read_id(id_boxes[copy], id_digits)
+        probs = _digit_probs(id_boxes[copy], id_digits)
+        if probs is None:
+            result[copy] = Identity("", read, reasons=["ID boxes not read (page missing or"
+                                                       " unreadable)"])
+            continue
+        if not candidates:
+            result[copy] = Identity(read.replace(UNREAD_DIGIT, ""), read,
+                                    reasons=[f"ID {read} is not on the roster"])
+            continue
+        logp = np.log(np.maximum(probs, settings.probability_floor))
+        digits = np.array([[int(ch) for ch in s.student_id] for s in candidates])  # (R, D)
+        rows.append(logp[np.arange(id_digits)[None, :], digits].sum(axis=1))  # (R,)
+        sheets.append(copy)
+    for copy in id_boxes:
+        if copy not in fixed and copy not in result and copy not in sheets:
+            result[copy] = Identity("", _read_id(id_boxes[copy], id_digits))
+    if not sheets:
+        return result
+
+    scores = np.vstack(rows)  # (sheets, roster) log-probabilities
+    assigned_rows, assigned_cols = linear_sum_assignment(scores, maximize=True)
+    assignment = dict(zip(assigned_rows.tolist(), assigned_cols.tolist(), strict=True))
+    best = scores.argmax(axis=1)
+    # A sheet claims the roster student it reads as most probably, if that is plausible at all.
+    plausible = scores.max(axis=1) >= math.log(settings.min_probability)
+    claims = Counter(int(b) for b, ok in zip(best, plausible, strict=True) if ok)
+    for row, copy in enumerate(sheets):
+        read = _read_id(id_boxes[copy], id_digits)
+        if row not in assignment:  # more sheets than roster students
+            result[copy] = Identity(read.replace(UNREAD_DIGIT, ""), read,
+                                    reasons=[f"ID read as {read} is not on the roster (every"
+                                             " roster student is matched to another sheet)"])
+            continue
+        col = assignment[row]
+        student = candidates[col]
+        logp = float(scores[row, col])
+        identity = Identity(student.student_id, read, student.name, math.exp(logp),
+                            on_roster=True)
+        if logp < math.log(settings.min_probability):
+            top = candidates[int(best[row])]
+            identity.reasons.append(
+                f"ID read as {read} matches no roster student well (matched to"
+                f" {student.student_id} at probability {math.exp(logp):.1e}; closest"
+                f" {top.student_id})"
+            )
+        others = np.delete(scores[row], col)
+        if identity.reasons:
+            pass  # matches nobody well: a rival's name would only add noise
+        elif others.size and logp - float(others.max()) < math.log(settings.min_ratio):
+            rival = candidates[int(np.argsort(scores[row])[-2 if int(best[row]) == col else -1])]
+            identity.reasons.append(
+                f"ID read as {read} could also be {rival.student_id} ({rival.name})"
+            )
+        if plausible[row] and claims[int(best[row])] > 1:
+            rivals = [str(sheets[r]) for r in range(len(sheets))
+                      if plausible[r] and best[r] == best[row] and r != row]
+            identity.reasons.append(
+                f"copies {copy} and {', '.join(rivals)} both read as"
+                f" {candidates[int(best[row])].student_id}"
+            )
+        if student.student_id in roster.duplicates:
+            identity.reasons.append(
+                f"ID {student.student_id} is on roster lines"
+                f" {', '.join(map(str, roster.duplicates[student.student_id]))}"
+            )
+        result[copy] = identity
+    return result
