@@ -1,0 +1,99 @@
+"""`scangrade read`, `scangrade eval pipeline`, `scangrade bench pipeline`: the scan pipeline
+from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli import CommandGroups
+
+
+def read(
+    scans: Annotated[Path, typer.Argument(help="Scanned PDF.")],
+    layout: Annotated[list[Path], typer.Option(
+        "--layout", help="Layout file of an exam the scans may hold (repeat for several).")],
+    dpi: Annotated[int | None, typer.Option(help="Rasterization DPI (default: the setting).")]
+    = None,
+    first_page: Annotated[int, typer.Option(min=1, help="First page to read (1-based).")] = 1,
+    last_page: Annotated[int | None, typer.Option(min=1, help="Last page to read.")] = None,
+    probs: Annotated[bool, typer.Option(help="Include each box's 11 class probabilities.")]
+    = True,
+) -> None:
+    """Read a scanned PDF; print one JSON line per page (worker.results.PageResult)."""
+    from model.reader import DigitReader
+    from scangrade.settings import get_settings
+    from worker.layout import Layout, LayoutError
+    from worker.pipeline import read_scans
+    from worker.rasterize import PdfError
+
+    settings = get_settings()
+    if dpi is not None:
+        settings = settings.model_copy(update={"dpi": dpi})
+    layouts = {}
+    for path in layout:
+        try:
+            loaded = Layout.load(path)
+        except LayoutError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if loaded.exam_id in layouts:
+            typer.echo(f"error: {path}: exam id {loaded.exam_id!r} is given by two layouts",
+                       err=True)
+            raise typer.Exit(2)
+        layouts[loaded.exam_id] = loaded
+    reader = DigitReader.load(settings=settings)
+    try:
+        for result in read_scans(scans, layouts, reader, settings, first_page, last_page):
+            data = result.to_json()
+            if not probs:
+                for box in data["boxes"]:
+                    box.pop("probs")
+            typer.echo(json.dumps(data))
+    except (PdfError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def eval_pipeline(
+    pages: Annotated[int, typer.Option(min=10, help="Pages in the synthetic batch.")] = 300,
+    seed: Annotated[int, typer.Option(help="Synthesis seed (a fresh batch per seed).")]
+    = 20261130,
+    dpi: Annotated[int | None, typer.Option(help="Rasterization DPI (default: the setting).")]
+    = None,
+    keep: Annotated[Path | None, typer.Option(help="Keep the synthetic PDF in this folder.")]
+    = None,
+) -> None:
+    """Alignment, identification and box reading accuracy on a fresh synthetic batch (JSON)."""
+    from scangrade.settings import get_settings
+    from worker.evaluate_pipeline import evaluate_pipeline
+
+    settings = get_settings()
+    if dpi is not None:
+        settings = settings.model_copy(update={"dpi": dpi})
+    report = evaluate_pipeline(pages=pages, seed=seed, settings=settings, keep_dir=keep,
+                               log=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(report, indent=2))
+
+
+def bench_pipeline(
+    pages: Annotated[int, typer.Option(min=10, help="Pages in the bench PDF.")] = 300,
+    dpi: Annotated[list[int] | None, typer.Option(help="DPI to measure (repeatable).")] = None,
+    cores: Annotated[int, typer.Option(min=1, help="CPUs the runs are pinned to.")] = 2,
+) -> None:
+    """Pages/s of the scan pipeline next to bare pdftoppm at the same DPI; peak RSS (JSON)."""
+    from scangrade.settings import get_settings
+    from worker.bench_pipeline import bench_pipeline as run
+
+    dpis = tuple(dpi) if dpi else (get_settings().dpi,)
+    report = run(pages=pages, dpis=dpis, cores=cores, log=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(report, indent=2))
+
+
+def register(groups: CommandGroups) -> None:
+    groups.root.command("read")(read)
+    groups.eval.command("pipeline")(eval_pipeline)
+    groups.bench.command("pipeline")(bench_pipeline)
