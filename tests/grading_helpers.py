@@ -70,3 +70,50 @@ def page_result(layout: Layout, copy: int, values: dict[str, str], page: int = 1
         copy=copy, page=page, rotation=0, residual_mm=0.1, dpi=DPI, width_px=width,
         height_px=height, boxes=boxes,
     )
+
+
+def pages_from_truth(truth: dict, layout: Layout) -> list[PageResult]:
+    """Page results exactly as the synthetic scan's ground truth says (a reader that is never
+    wrong), with box corners projected through each page's true mm->px transform: for
+    testing grading and review.pdf on a real scan without the model."""
+    import numpy as np
+
+    pages = []
+    dpi = truth["dpi"]
+    for page in truth["pages"]:
+        if page["kind"] != "sheet":
+            status = (PageStatus.UNKNOWN_EXAM if page["kind"] == "other-exam"
+                      else PageStatus.NOT_A_SHEET)
+            pages.append(PageResult(source_page=page["source_page"], status=status,
+                                    message=f"synthetic {page['kind']} page",
+                                    exam_id=page.get("exam_id"),
+                                    layout_version=page.get("layout_version"), dpi=dpi))
+            continue
+        matrix = np.array(page["mm_to_px"])
+        digits = {(b["field"], b["index"]): b["digit"] for b in page["boxes"]}
+        boxes = []
+        for cell in layout.cells(page["page"]):
+            corners = np.array([[cell.x_mm, cell.y_mm, 1], [cell.x_mm + cell.w_mm, cell.y_mm, 1],
+                                [cell.x_mm + cell.w_mm, cell.y_mm + cell.h_mm, 1],
+                                [cell.x_mm, cell.y_mm + cell.h_mm, 1]]) @ matrix.T
+            quad = (corners[:, :2] / corners[:, 2:]).tolist()
+            digit = digits[(cell.field, cell.index)]
+            boxes.append(box(cell.field, cell.index, " " if digit is None else str(digit),
+                             quad=quad))
+        pages.append(PageResult(
+            source_page=page["source_page"], status=PageStatus.OK,
+            exam_id=page["exam_id"], layout_version=page["layout_version"],
+            copy=page["copy"], page=page["page"], rotation=page["rotation"], residual_mm=0.1,
+            dpi=dpi, width_px=page["width_px"], height_px=page["height_px"], boxes=boxes))
+    return pages
+
+
+def true_scores(truth: dict, exam) -> dict[str, float]:
+    """student_id -> the score the truth's answers earn on `exam` (its key and points)."""
+    questions = {q.id: q for q in exam.questions}
+    scores = {}
+    for student in truth["students"]:
+        scores[student["student_id"]] = sum(
+            questions[qid].points for qid, answer in student["answers"].items()
+            if answer is not None and questions[qid].key.accepts(answer))
+    return scores

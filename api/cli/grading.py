@@ -4,8 +4,8 @@ Exit codes (both commands):
   0  reports written (students needing review are counted in the summary, not an error)
   1  unexpected failure (a bug or a broken install; the message says which)
   2  bad input: a layout, key, roster or overrides file that cannot be used, a missing scan
-     file, or scans with no readable page at all (reports are still written when grading
-     could start, so what was read is not lost)
+     file, or scans holding no sheet of this exam (an empty PDF, another exam's scans); the
+     reports are still written when grading could start, so what was read is not lost
   3  only with --fail-on-review: reports written, but some student needs review or some
      page belongs to no student
 """
@@ -43,8 +43,9 @@ def _finish(summary, as_json: bool, fail_on_review: bool, started: float) -> Non
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:
         typer.echo(summary.text())
-    if summary.pages == 0:
-        raise _fail("no page could be read from the scans; see the problems above")
+    if summary.students == 0:
+        raise _fail("no student's sheet of this exam was found in the scans"
+                    + ("" if summary.pages else " (no page could be read)"))
     if fail_on_review and (summary.needs_review or summary.pages_unassigned):
         raise typer.Exit(EXIT_NEEDS_REVIEW)
 
@@ -82,12 +83,12 @@ def grade(
         raise _fail(f"no such scan file: {', '.join(missing)}")
 
     from model.reader import DigitReader
-
     from scangrade.settings import get_settings
 
     settings = get_settings()
-    reader = DigitReader.load(settings=settings)
     bar = _progress_bar(scans, enabled=progress)
+    # An empty PDF still gets (empty) reports and a clear error, without loading the model.
+    reader = DigitReader.load(settings=settings) if bar.total else None
     try:
         pages, problems = read_all_scans(scans, exam, reader, settings,
                                          on_page=lambda _page: bar.update(1))

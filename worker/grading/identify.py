@@ -54,6 +54,11 @@ def _read_id(boxes: list[BoxRead], id_digits: int) -> str:
     return "".join(chars)
 
 
+def _shown(read: str) -> str:
+    """The ID to show for a sheet without a roster match: as read, unreadable boxes as ?."""
+    return read if read.strip(UNREAD_DIGIT) else ""
+
+
 def _digit_probs(boxes: list[BoxRead], id_digits: int) -> np.ndarray | None:
     """(id_digits, 10) probabilities of each digit in each box; None when a box is missing."""
     by_index = {b.index: b for b in boxes}
@@ -77,7 +82,7 @@ def _without_roster(
     result: dict[int, Identity] = {}
     for copy, boxes in id_boxes.items():
         read = _read_id(boxes, id_digits)
-        identity = Identity(read if read.strip(UNREAD_DIGIT) else "", read)
+        identity = Identity(_shown(read), read)
         if len(boxes) < id_digits:
             identity.reasons.append("ID boxes not read (page missing or unreadable)")
         else:
@@ -133,7 +138,7 @@ def identify(
                                                        " unreadable)"])
             continue
         if not candidates:
-            result[copy] = Identity(read.replace(UNREAD_DIGIT, ""), read,
+            result[copy] = Identity(_shown(read), read,
                                     reasons=[f"ID {read} is not on the roster"])
             continue
         logp = np.log(np.maximum(probs, settings.probability_floor))
@@ -156,26 +161,26 @@ def identify(
     for row, copy in enumerate(sheets):
         read = _read_id(id_boxes[copy], id_digits)
         if row not in assignment:  # more sheets than roster students
-            result[copy] = Identity(read.replace(UNREAD_DIGIT, ""), read,
+            result[copy] = Identity(_shown(read), read,
                                     reasons=[f"ID read as {read} is not on the roster (every"
                                              " roster student is matched to another sheet)"])
             continue
         col = assignment[row]
         student = candidates[col]
         logp = float(scores[row, col])
+        if logp < math.log(settings.min_probability):
+            # Never guess: the sheet keeps the ID as read and the roster student stays absent.
+            top = candidates[int(best[row])]
+            result[copy] = Identity(
+                _shown(read), read, reasons=[
+                    f"ID read as {read} matches no roster student well (closest:"
+                    f" {top.student_id} {top.name}, probability"
+                    f" {math.exp(float(scores[row].max())):.0e})"])
+            continue
         identity = Identity(student.student_id, read, student.name, math.exp(logp),
                             on_roster=True)
-        if logp < math.log(settings.min_probability):
-            top = candidates[int(best[row])]
-            identity.reasons.append(
-                f"ID read as {read} matches no roster student well (matched to"
-                f" {student.student_id} at probability {math.exp(logp):.1e}; closest"
-                f" {top.student_id})"
-            )
         others = np.delete(scores[row], col)
-        if identity.reasons:
-            pass  # matches nobody well: a rival's name would only add noise
-        elif others.size and logp - float(others.max()) < math.log(settings.min_ratio):
+        if others.size and logp - float(others.max()) < math.log(settings.min_ratio):
             rival = candidates[int(np.argsort(scores[row])[-2 if int(best[row]) == col else -1])]
             identity.reasons.append(
                 f"ID read as {read} could also be {rival.student_id} ({rival.name})"

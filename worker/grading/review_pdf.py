@@ -115,7 +115,7 @@ def plan_pages(book: Gradebook, pages: list[PageResult], threshold: float) -> li
 
 def _label(box: BoxRead) -> str:
     read = "_" if box.blank or box.digit is None else str(box.digit)
-    return f"{read} {min(99, int(box.confidence * 100))}"
+    return f"{read} {min(99, int(box.confidence * 100))}%"
 
 
 def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) -> Image.Image:
