@@ -28,7 +28,7 @@ def read(
     from scangrade.settings import get_settings
     from worker.layout import Layout, LayoutError
     from worker.pipeline import read_scans
-    from worker.rasterize import PdfError
+    from worker.rasterize import PdfError, inspect_pdf
 
     settings = get_settings()
     if dpi is not None:
@@ -45,8 +45,9 @@ def read(
                        err=True)
             raise typer.Exit(2)
         layouts[loaded.exam_id] = loaded
-    reader = DigitReader.load(settings=settings)
     try:
+        inspect_pdf(scans, settings)  # a bad file fails before the reader is loaded
+        reader = DigitReader.load(settings=settings)
         for result in read_scans(scans, layouts, reader, settings, first_page, last_page):
             data = result.to_json()
             if not probs:
