@@ -8,10 +8,12 @@ All keys expire after `job_ttl_s`; the job's files on disk are the durable recor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -210,3 +212,20 @@ class JobStore:
         pipe.hset(key, mapping={**fields, "updated": time.time()})
         pipe.expire(key, self.ttl_s)
         pipe.execute()
+
+
+def summary_json(summary: Any) -> dict[str, Any]:
+    """The grading summary as plain JSON (whatever shape grading gives it)."""
+    if hasattr(summary, "to_json"):
+        data = summary.to_json()
+    elif dataclasses.is_dataclass(summary):
+        data = dataclasses.asdict(summary)
+    else:
+        data = dict(summary)
+    return json.loads(json.dumps(data, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)

@@ -125,18 +125,19 @@ class ServiceProcess:
 
 
 def start_worker(
-    env: Mapping[str, str], log_dir: Path, name: str, concurrency: int = 1, wait: bool = True
+    env: Mapping[str, str],
+    log_dir: Path,
+    name: str,
+    concurrency: int = 1,
+    wait: bool = True,
+    pool: str | None = None,
 ) -> ServiceProcess:
-    """A real `celery worker`; solo pool for one process, prefork for more."""
-    pool = (
-        ["--pool=solo"]
-        if concurrency == 1
-        else ["--pool=prefork", f"--concurrency={concurrency}"]
-    )
+    """A real `celery worker`; by default the solo pool for one process, prefork for more."""
+    pool = pool or ("solo" if concurrency == 1 else "prefork")
     args = [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-        *pool, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
-        "--loglevel=INFO",
+        f"--pool={pool}", f"--concurrency={concurrency}", "-n", f"{name}@%h",
+        "--without-gossip", "--without-mingle", "--loglevel=INFO",
     ]  # fmt: skip
     process = ServiceProcess(args, env, Path(log_dir) / f"{name}.log", name)
     if wait:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -24,7 +23,7 @@ from kombu.exceptions import OperationalError
 
 from scangrade.settings import Settings, get_settings
 from worker.celery_app import app
-from worker.jobs import JobStatus, JobStore, connect
+from worker.jobs import JobStatus, JobStore, connect, summary_json
 from worker.results import PageResult
 from worker.storage import ChunkRange, Storage, plan_chunks
 
@@ -191,24 +190,6 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
         pages, exam, staging, scans=[storage.scan_path(job_id, manifest.filename)]
     )
     storage.publish_reports(staging, job_id)
-    store.mark_done(job_id, summary_json(summary))
-
-
-def summary_json(summary: Any) -> dict[str, Any]:
-    """The grading summary as plain JSON (whatever shape grading gives it)."""
-    import dataclasses
-    import json
-
-    if hasattr(summary, "to_json"):
-        data = summary.to_json()
-    elif dataclasses.is_dataclass(summary):
-        data = dataclasses.asdict(summary)
-    else:
-        data = dict(summary)
-    return json.loads(json.dumps(data, default=_jsonable))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)
+    data = summary_json(summary)
+    data["out_dir"] = str(storage.reports_dir(job_id))  # not the staging folder it was written in
+    store.mark_done(job_id, data)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from api.deps import Authorized, JobsDep, ServicesDep, SettingsDep, StorageDep
+from api.deps import Authorized, JobsDep, ServicesDep, StorageDep
 from scangrade.settings import Settings
-from worker.jobs import JobStatus
+from worker.jobs import JobStatus, summary_json
 from worker.storage import (
     REPORT_FILES,
     JobManifest,
@@ -21,7 +22,7 @@ from worker.storage import (
     new_id,
     safe_filename,
     valid_id,
-    write_text_atomic,
+    write_bytes_atomic,
 )
 
 router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Authorized])
@@ -217,25 +218,30 @@ def download_report(job_id: str, name: ReportName, storage: StorageDep) -> FileR
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], filename=name)
 
 
-@router.post("/jobs/{job_id}/overrides", response_model=JobView)
-def apply_overrides(
-    job_id: str,
-    storage: StorageDep,
-    jobs: JobsDep,
-    settings: SettingsDep,
-    overrides: Annotated[
-        str,
-        Body(media_type="text/csv", description="Overrides CSV (see `scangrade regrade`)."),
-    ],
-) -> JobView:
-    """Correct reads by hand and rewrite the reports (the CLI's regrade)."""
+@router.post(
+    "/jobs/{job_id}/overrides",
+    response_model=JobView,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "Overrides CSV: student,question,value (see `scangrade regrade`). "
+            "The whole list of corrections each time: a regrade starts from the original reads.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def apply_overrides(job_id: str, request: Request, services: ServicesDep) -> JobView:
+    """Correct reads by hand and rewrite the reports (the CLI's `scangrade regrade`)."""
+    storage, jobs, settings = services.storage, services.jobs, services.settings
     manifest = _manifest(job_id, storage)
+    body = await request.body()
+    if len(body) > settings.max_exam_file_bytes:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the overrides file is too large")
     state = jobs.get(job_id)
-    if storage.reports_dir(job_id).is_dir() is False or (
-        state is not None and state.status != JobStatus.DONE
-    ):
+    finished = storage.report_path(job_id, "students.csv") is not None
+    if not finished or (state is not None and state.status != JobStatus.DONE):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
-    summary = _regrade(storage, manifest, overrides)
+    summary = await run_in_threadpool(_regrade, storage, manifest, body)
     if state is not None:
         jobs.mark_done(job_id, summary)
     return job_status(job_id, jobs, storage)
@@ -248,20 +254,24 @@ def _manifest(job_id: str, storage: Storage) -> JobManifest:
     return manifest
 
 
-def _regrade(storage: Storage, manifest: JobManifest, overrides_csv: str) -> dict[str, Any]:
+def _regrade(storage: Storage, manifest: JobManifest, overrides_csv: bytes) -> dict[str, Any]:
     """Apply an overrides CSV to the job's page reads and rewrite its reports."""
     from worker.grading import Exam, GradingInputError, regrade
-    from worker.tasks import summary_json
 
     files = storage.exam_files(manifest.exam_id)
     if files is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}")
-    job_dir = storage.job_dir(manifest.job_id)
-    overrides_path = job_dir / "overrides.csv"
-    write_text_atomic(overrides_path, overrides_csv)
-    exam = Exam.load(files.layout, files.key, files.roster)
+    # Staged: a rejected file must not replace the overrides of the last good regrade
+    # (regrade keeps its own copy in reports/inputs/).
+    staging = storage.staging_dir()
+    overrides_path = staging / "overrides.csv"
     try:
+        write_bytes_atomic(overrides_path, overrides_csv)
+        exam = Exam.load(files.layout, files.key, files.roster)
         summary = regrade(storage.reports_dir(manifest.job_id), exam, overrides_path)
     except GradingInputError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        message = str(exc).replace(f"{staging}/", "")  # no server paths in the answer
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return summary_json(summary)

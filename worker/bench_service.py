@@ -1,0 +1,191 @@
+"""`scangrade bench service`: speed of the grading service on this machine, as JSON.
+
+- in-process pages/s (the CLI's path: read_all_scans + grade_and_report) on a PDF;
+- pages/s through the service (upload -> reports) with 1 and 2 worker processes;
+- latency upload -> finished reports of a one-page job on a warm worker;
+- a burst of N one-page uploads submitted at once: all complete, and how long it took.
+
+Everything runs here: its own redis-server, API and workers on free ports (worker.local_cluster).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scangrade.config.paths import REPO_ROOT
+from worker.local_cluster import (
+    RedisServer,
+    ServiceProcess,
+    service_env,
+    start_api,
+    start_worker,
+    wait_for,
+)
+
+SAMPLES = REPO_ROOT / "samples"
+TOKEN = "bench-token"
+# Pages per task in the bench: small enough that 2 workers share one sample PDF.
+BENCH_CHUNK_PAGES = 4
+LATENCY_RUNS = 5
+JOB_TIMEOUT_S = 900.0
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
+
+
+def run_bench(pdf: str | None, uploads: int) -> dict[str, Any]:
+    pdf_path = Path(pdf) if pdf else SAMPLES / "scans.pdf"
+    layout, key, roster = SAMPLES / "layout.yaml", SAMPLES / "key.csv", SAMPLES / "roster.csv"
+    figures: dict[str, Any] = {"pdf": str(pdf_path), "cpu_count": os.cpu_count(),
+                               "task_chunk_pages": BENCH_CHUNK_PAGES}
+    figures["in_process"] = _in_process(pdf_path, layout, key, roster)
+    with tempfile.TemporaryDirectory(prefix="scangrade-bench-") as tmp:
+        root = Path(tmp)
+        redis = RedisServer(root / "redis", persistent=True).start()
+        try:
+            for processes in (1, 2):
+                figures[f"service_{processes}_worker"] = _service_run(
+                    root / f"run{processes}", redis, processes, pdf_path, layout, key, roster,
+                    uploads if processes == 1 else 0,
+                )
+        finally:
+            redis.stop(kill=True)
+    in_process = figures["in_process"]["pages_per_s"]
+    for processes in (1, 2):
+        run = figures[f"service_{processes}_worker"]
+        run["vs_in_process"] = round(run["pages_per_s"] / in_process, 3) if in_process else None
+    print(json.dumps(figures, indent=2))
+    return figures
+
+
+def _in_process(pdf: Path, layout: Path, key: Path, roster: Path) -> dict[str, Any]:
+    from model.reader import DigitReader
+    from scangrade.settings import get_settings
+    from worker.grading import Exam, grade_and_report
+    from worker.grading.job import read_all_scans
+
+    settings = get_settings()
+    reader = DigitReader.load(settings=settings)
+    reader.warm_up()  # a warm worker is compared with a warm laptop run
+    exam = Exam.load(layout, key, roster)
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        pages, problems = read_all_scans([pdf], exam, reader, settings)
+        grade_and_report(pages, exam, out, scans=[pdf], settings=settings, problems=problems)
+        seconds = time.perf_counter() - started
+    return {"pages": len(pages), "seconds": round(seconds, 2),
+            "pages_per_s": round(len(pages) / seconds, 3)}
+
+
+def _service_run(
+    root: Path, redis: RedisServer, processes: int, pdf: Path, layout: Path, key: Path,
+    roster: Path, uploads: int,
+) -> dict[str, Any]:
+    redis_db = f"{redis.url.rsplit('/', 1)[0]}/{processes}"  # a fresh database per run
+    env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=BENCH_CHUNK_PAGES)
+    if processes >= (os.cpu_count() or 1):
+        env["XLA_FLAGS"] = SINGLE_THREAD_XLA  # as `scangrade worker` sets it
+    api, base_url = start_api(env, root / "logs")
+    worker = start_worker(env, root / "logs", f"bench{processes}", concurrency=processes,
+                          wait=False, pool="prefork")
+    result: dict[str, Any] = {"worker_processes": processes}
+    try:
+        with httpx.Client(base_url=base_url, timeout=120,
+                          headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            _wait_ready(http, worker)
+            exam_id = _create_exam(http, layout, key, roster)
+            one_page = _first_page(pdf)
+            _run_job(http, exam_id, one_page)  # warms every process's first task
+            if processes > 1:
+                _run_job(http, exam_id, one_page)
+            seconds, pages = _run_job(http, exam_id, pdf.read_bytes())
+            result.update(pages=pages, seconds=round(seconds, 2),
+                          pages_per_s=round(pages / seconds, 3))
+            if processes == 1:
+                latencies = [_run_job(http, exam_id, one_page)[0] for _ in range(LATENCY_RUNS)]
+                result["one_page_latency_s"] = {
+                    "median": round(statistics.median(latencies), 3),
+                    "max": round(max(latencies), 3),
+                    "runs": LATENCY_RUNS,
+                }
+            if uploads:
+                result["burst"] = _burst(http, exam_id, one_page, uploads)
+    finally:
+        worker.stop()
+        api.stop()
+    return result
+
+
+def _wait_ready(http: httpx.Client, worker: ServiceProcess) -> None:
+    def ready() -> bool:
+        if not worker.alive():
+            raise RuntimeError(f"worker exited:\n{worker.log()[-3000:]}")
+        return http.get("/readyz").status_code == 200
+
+    wait_for(ready, 300, "a worker", poll_s=0.5)
+
+
+def _create_exam(http: httpx.Client, layout: Path, key: Path, roster: Path) -> str:
+    files = {"layout": (layout.name, layout.read_bytes()), "key": (key.name, key.read_bytes()),
+             "roster": (roster.name, roster.read_bytes())}
+    response = http.post("/api/exams", files=files)
+    response.raise_for_status()
+    return response.json()["exam_id"]
+
+
+def _first_page(pdf: Path) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(PdfReader(pdf).pages[0])
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _submit(http: httpx.Client, exam_id: str, pdf: bytes) -> tuple[str, int]:
+    response = http.post(f"/api/exams/{exam_id}/jobs", content=pdf,
+                         headers={"Content-Type": "application/pdf"})
+    response.raise_for_status()
+    body = response.json()
+    return body["job_id"], body["pages"]
+
+
+def _wait_job(http: httpx.Client, job_id: str, poll_s: float = 0.02) -> dict[str, Any]:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state = http.get(f"/api/jobs/{job_id}").json()
+        if state["status"] == "failed":
+            raise RuntimeError(f"job {job_id} failed: {state['error']}")
+        if state["status"] == "done":
+            return state
+        time.sleep(poll_s)
+    raise TimeoutError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
+
+
+def _run_job(http: httpx.Client, exam_id: str, pdf: bytes) -> tuple[float, int]:
+    """Seconds from the start of the upload to finished reports, and the job's pages."""
+    started = time.perf_counter()
+    job_id, pages = _submit(http, exam_id, pdf)
+    _wait_job(http, job_id)
+    return time.perf_counter() - started, pages
+
+
+def _burst(http: httpx.Client, exam_id: str, pdf: bytes, uploads: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        submitted = list(pool.map(lambda _: _submit(http, exam_id, pdf)[0], range(uploads)))
+    accepted_s = time.perf_counter() - started
+    states = [_wait_job(http, job_id, poll_s=0.2) for job_id in submitted]
+    seconds = time.perf_counter() - started
+    done = sum(state["status"] == "done" and state["pages_done"] == 1 for state in states)
+    return {"uploads": uploads, "completed": done, "all_accepted_s": round(accepted_s, 2),
+            "all_done_s": round(seconds, 2), "jobs_per_s": round(done / seconds, 3)}
