@@ -146,15 +146,24 @@ def test_review_pdf_on_the_sample_scan(repo_root, tmp_path):
     scores = {r["student_id"]: float(r["score"]) for r in read_csv(tmp_path / "students.csv")}
     assert scores == true_scores(truth, exam)
     from worker.grading.grade import grade
-    from worker.grading.review_pdf import AMBER, GREEN, RED, draw_page, plan_pages
+    from worker.grading.review_pdf import (
+        AMBER,
+        GREEN,
+        RED,
+        draw_page,
+        plan_pages,
+        upright_turn,
+    )
 
     plan = plan_pages(grade(pages, exam, get_settings()), pages, 0.97)
     assert plan[0].page is unsure and plan[0].alert  # pages needing review first
     assert {p.page.source_page for p in plan[1:4]} == {2, 3, 5}  # then pages of no student
     blank = Image.new("L", (unsure.width_px // 2, unsure.height_px // 2), 255)
     drawn = np.asarray(draw_page(blank, plan[0], 100, 0.97))
-    band = drawn.shape[0] - blank.height  # the header band sits above the page
-    x, y = (round(v * 100 / unsure.dpi) for v in unsure.boxes[-1].quad[0])
+    upright_height = blank.width if unsure.rotation in (90, 270) else blank.height
+    band = drawn.shape[0] - upright_height  # the header band sits above the page
+    turn = upright_turn(unsure.rotation, blank.width, blank.height)
+    x, y = (round(v) for v in turn(*(v * 100 / unsure.dpi for v in unsure.boxes[-1].quad[0])))
     near_box = {tuple(c) for c in drawn[band + y - 2 : band + y + 3, x - 2 : x + 3].reshape(-1, 3)}
     assert AMBER in near_box, "the unsure box is outlined in amber"
     colours = {tuple(c) for c in drawn.reshape(-1, 3)}

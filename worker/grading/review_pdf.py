@@ -6,8 +6,9 @@ percent above it; a header band names the student, the score and the review reas
 that need a teacher's eye come first: students needing review, then pages that belong to no
 student, then everyone else.
 
-Box corners come from the page results in scan pixels at the page's DPI; the page is drawn as
-scanned (not straightened), so the outlines land on the ink the reader saw.
+Box corners come from the page results in scan pixels at the page's DPI. A page scanned
+sideways or upside down is turned upright by quarter turns (the residual skew is kept), so the
+outlines land on the ink the reader saw.
 """
 
 from __future__ import annotations
@@ -113,6 +114,17 @@ def plan_pages(book: Gradebook, pages: list[PageResult], threshold: float) -> li
     return [*review, *stray, *fine]
 
 
+def upright_turn(rotation: int | None, width: float, height: float):
+    """Maps a point of the page as scanned to the page turned upright: PageResult.rotation is
+    the counterclockwise turn (PIL's Image.rotate with expand) that makes it upright."""
+    turns = {
+        90: lambda x, y: (y, width - x),
+        180: lambda x, y: (width - x, height - y),
+        270: lambda x, y: (height - y, x),
+    }
+    return turns.get(rotation or 0, lambda x, y: (x, y))
+
+
 def _label(box: BoxRead) -> str:
     read = "_" if box.blank or box.digit is None else str(box.digit)
     return f"{read} {min(99, int(box.confidence * 100))}%"
@@ -122,12 +134,15 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
     """The annotated page: header band on top of the scan with every box outlined."""
     image = image.convert("RGB")
     scale = dpi / sheet.page.dpi if sheet.page.dpi else 1.0
+    turn = upright_turn(sheet.page.rotation, image.width, image.height)
+    if sheet.page.rotation in (90, 180, 270):
+        image = image.rotate(sheet.page.rotation, expand=True)
     draw = ImageDraw.Draw(image)
     label_font = ImageFont.load_default(size=max(8, round(dpi * 0.11)))
     line_width = max(1, round(dpi / 60))
     for box in sheet.page.boxes:
         colour = sheet.colours.get((box.field, box.index), GREY)
-        points = [(x * scale, y * scale) for x, y in box.quad]
+        points = [turn(x * scale, y * scale) for x, y in box.quad]
         draw.polygon(points, outline=colour, width=line_width)
         if not box.blank or box.confidence < threshold:
             left = min(x for x, _ in points)
