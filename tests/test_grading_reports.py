@@ -238,3 +238,23 @@ def test_key_and_roster_problems_reach_the_summary(tmp_path):
     assert "ID 1234 is on roster lines 2, 3" in row["review_reasons"]
     items = {q["question"]: q for q in read_csv(tmp_path / "questions.csv")}
     assert items["q2"]["key"] == "" and items["q2"]["share_correct"] == ""
+
+
+def test_compare_with_truth_counts_found_flagged_and_wrong(repo_root):
+    from worker.grading.evaluate import compare_with_truth
+    from worker.grading.grade import grade
+
+    samples = repo_root / "samples"
+    exam = Exam.load(samples / "layout.yaml", samples / "key.csv", samples / "roster.csv")
+    truth = json.loads((samples / "truth.json").read_text())
+    pages = pages_from_truth(truth, exam.layout)
+    perfect = compare_with_truth(grade(pages, exam, get_settings()), truth)
+    assert (perfect["students_found"], perfect["exact_rate_unflagged"],
+            perfect["needs_review"]) == (12, 1.0, 0)
+    # A confident misread the grader cannot notice counts as an unflagged error.
+    sheet = next(p for p in pages if p.ok and p.copy == 2)
+    q1 = next(b for b in sheet.boxes if b.field == "q1")
+    q1.digit = (q1.digit + 1) % 10
+    misread = compare_with_truth(grade(pages, exam, get_settings()), truth)
+    assert misread["exact_rate_unflagged"] == round(11 / 12, 4)
+    assert [e["copy"] for e in misread["unflagged_errors"]] == [2]

@@ -30,6 +30,7 @@ EXIT_NEEDS_REVIEW = 3
 def register(groups: CommandGroups) -> None:
     groups.root.command("grade")(grade)
     groups.root.command("regrade")(regrade)
+    groups.eval.command("grading")(eval_grading)
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -137,3 +138,41 @@ def regrade(
     except (LayoutError, GradingInputError) as exc:
         raise _fail(str(exc)) from None
     _finish(summary, as_json, fail_on_review, started)
+
+
+def eval_grading(
+    scans: Annotated[Path, typer.Argument(help="A synthetic scanned PDF (scangrade synth).")],
+    truth: Annotated[Path, typer.Option(help="Its ground-truth JSON.")],
+    layout: Annotated[Path, typer.Option(help="Sheet layout (YAML/JSON).")],
+    key: Annotated[Path, typer.Option(help="Answer key CSV.")],
+    roster: Annotated[Path | None, typer.Option(help="Class roster CSV.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the reports here (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Grade a synthetic batch and compare with its ground truth: students found, exact ID and
+    score among students not flagged for review, review rate (JSON)."""
+    import tempfile
+
+    from model.reader import DigitReader
+    from scangrade.settings import get_settings
+    from worker.grading import Exam, grade_and_report
+    from worker.grading.evaluate import compare_with_truth
+    from worker.grading.grade import grade as grade_pages
+    from worker.grading.job import read_all_scans
+
+    started = time.perf_counter()
+    settings = get_settings()
+    exam = Exam.load(layout, key, roster)
+    reader = DigitReader.load(settings=settings)
+    pages, problems = read_all_scans([scans], exam, reader, settings)
+    read_s = time.perf_counter() - started
+    figures = compare_with_truth(grade_pages(pages, exam, settings),
+                                 json.loads(truth.read_text(encoding="utf-8")))
+    with tempfile.TemporaryDirectory() as scratch:
+        summary = grade_and_report(pages, exam, out or scratch, [scans], settings,
+                                   problems=problems)
+    figures.update(confidence_threshold=settings.confidence_threshold,
+                   pages=len(pages), read_s=round(read_s, 1),
+                   report_s=summary.seconds, problems=summary.problems)
+    typer.echo(json.dumps(figures, indent=2))

@@ -1,0 +1,139 @@
+"""The samples end to end with the shipped reader: samples/scans.pdf through the real scan
+pipeline and `grade_and_report`, against samples/truth.json, plus snapshots of the CSVs.
+
+Snapshots depend on the model's reads; after retraining regenerate them with
+    SCANGRADE_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/test_grading_samples.py
+"""
+
+import csv
+import difflib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from grading_helpers import true_scores
+from pypdf import PdfReader, PdfWriter
+from typer.testing import CliRunner
+
+from api.cli import build_app
+from scangrade.settings import get_settings
+from worker.grading import Exam, grade_and_report
+from worker.grading.job import read_all_scans
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SNAPSHOT_FILES = ("students.csv", "responses.csv", "questions.csv", "pages.csv")
+UPDATE = os.environ.get("SCANGRADE_UPDATE_SNAPSHOTS") == "1"
+# Floating-point columns compared with a tolerance: the last digit of a probability may differ
+# between CPUs/accelerators without any change in what was read.
+FLOAT_COLUMNS = {"confidences": 0.01, "id_probability": 0.01}
+
+
+@pytest.fixture(scope="module")
+def samples(repo_root) -> Path:
+    return repo_root / "samples"
+
+
+@pytest.fixture(scope="module")
+def graded(samples, reader, tmp_path_factory):
+    exam = Exam.load(samples / "layout.yaml", samples / "key.csv", samples / "roster.csv")
+    settings = get_settings()
+    pages, problems = read_all_scans([samples / "scans.pdf"], exam, reader, settings)
+    out = tmp_path_factory.mktemp("samples-out")
+    summary = grade_and_report(pages, exam, out, [samples / "scans.pdf"], settings,
+                               problems=problems)
+    truth = json.loads((samples / "truth.json").read_text())
+    return out, summary, exam, truth
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
+
+
+def test_every_student_found_and_unflagged_scores_exact(graded):
+    out, summary, exam, truth = graded
+    students = rows(out / "students.csv")
+    expected = {s["copy"]: s for s in truth["students"]}
+    assert sorted(int(r["copy"]) for r in students) == sorted(expected)
+    scores = true_scores(truth, exam)
+    unflagged = [r for r in students if r["needs_review"] == "no"]
+    wrong = [(r["copy"], r["student_id"], r["score"]) for r in unflagged
+             if r["student_id"] != expected[int(r["copy"])]["student_id"]
+             or float(r["score"]) != scores[r["student_id"]]]
+    assert wrong == [], "students not flagged for review must have their true ID and score"
+    assert len(unflagged) >= len(students) // 2, "most students should need no review"
+    absent = {s["student_id"] for s in truth["students"]}
+    roster = {r["student_id"] for r in rows(Path(exam.roster.source))}
+    assert set(summary.absent) == roster - absent
+
+
+def test_pages_of_no_student_are_reported(graded):
+    out, summary, _, truth = graded
+    others = {p["source_page"] for p in truth["pages"] if p["kind"] != "sheet"}
+    pages = {int(r["pdf_page"]): r for r in rows(out / "pages.csv")}
+    assert {n for n, r in pages.items() if not r["student_id"]} == others
+    assert summary.pages_unassigned == len(others)
+    other_exam = next(p["source_page"] for p in truth["pages"] if p["kind"] == "other-exam")
+    assert "another exam" in pages[other_exam]["note"]
+    assert len(PdfReader(out / "review.pdf").pages) == len(truth["pages"])
+
+
+def _masked(path: Path) -> tuple[str, list[tuple[str, str, str]]]:
+    """The CSV text with float columns blanked, and those columns' values to compare."""
+    table = rows(path)
+    if not table:
+        return path.read_text(encoding="utf-8-sig"), []
+    floats = []
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(table[0]), lineterminator="\n")
+    writer.writeheader()
+    for number, row in enumerate(table):
+        for column in FLOAT_COLUMNS.keys() & row.keys():
+            floats.append((f"row {number + 2} {column}", column, row[column]))
+            row[column] = "~"
+        writer.writerow(row)
+    return buffer.getvalue(), floats
+
+
+@pytest.mark.parametrize("name", SNAPSHOT_FILES)
+def test_csv_snapshots(graded, name):
+    out = graded[0]
+    snapshot = SNAPSHOTS / f"samples_{name}"
+    if UPDATE:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        snapshot.write_bytes((out / name).read_bytes())
+    assert snapshot.exists(), (f"no snapshot {snapshot}; create it with"
+                               " SCANGRADE_UPDATE_SNAPSHOTS=1")
+    got_text, got_floats = _masked(out / name)
+    want_text, want_floats = _masked(snapshot)
+    diff = "".join(difflib.unified_diff(want_text.splitlines(True), got_text.splitlines(True),
+                                        f"snapshot {name}", f"now {name}"))
+    assert not diff, (f"{name} differs from its snapshot (regenerate with"
+                      f" SCANGRADE_UPDATE_SNAPSHOTS=1 if intended):\n{diff}")
+    for (where, column, got), (_, _, want) in zip(got_floats, want_floats, strict=True):
+        got_values = [float(v) for v in got.split()]
+        want_values = [float(v) for v in want.split()]
+        assert len(got_values) == len(want_values), f"{name} {where}"
+        assert all(abs(g - w) <= FLOAT_COLUMNS[column]
+                   for g, w in zip(got_values, want_values, strict=True)), \
+            f"{name} {where}: {got} vs snapshot {want}"
+
+
+def test_cli_on_a_pdf_of_another_exam(samples, tmp_path, reader):
+    truth = json.loads((samples / "truth.json").read_text())
+    foreign = [p["source_page"] for p in truth["pages"] if p["kind"] != "sheet"]
+    writer = PdfWriter()
+    source = PdfReader(samples / "scans.pdf")
+    for number in foreign:
+        writer.add_page(source.pages[number - 1])
+    pdf = tmp_path / "other.pdf"
+    with open(pdf, "wb") as f:
+        writer.write(f)
+    result = CliRunner().invoke(build_app(), [
+        "grade", str(pdf), "--layout", str(samples / "layout.yaml"), "--key",
+        str(samples / "key.csv"), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "no student's sheet of this exam was found" in result.output
+    notes = [r["note"] for r in rows(tmp_path / "out" / "pages.csv")]
+    assert len(notes) == len(foreign) and any("another exam" in n for n in notes)
