@@ -299,7 +299,9 @@ def synthesize(layout: Layout, options: SynthOptions = SynthOptions(),
         if progress is not None:
             progress(number, len(order))
     layout_fn = img2pdf.get_fixed_dpi_layout_fun((options.dpi, options.dpi))
-    pdf = img2pdf.convert(jpegs, layout_fun=layout_fn)
+    # No date, and the internal writer: pikepdf's file ID differs from run to run.
+    pdf = img2pdf.convert(jpegs, layout_fun=layout_fn, nodate=True,
+                          engine=img2pdf.Engine.internal)
     truth = {
         "format": TRUTH_FORMAT, "seed": options.seed, "dpi": options.dpi,
         "mnist_split": MNIST_SPLIT, "exam_id": layout.exam_id,
