@@ -171,3 +171,18 @@ def test_item_analysis_share_blank_wrong_answer_and_discrimination():
     assert stats["q4"].discrimination == -0.5  # weak students got it right more often
     few = item_stats(grade(pages[:4], the_exam, SETTINGS), 0.27, 5)
     assert all(s.discrimination is None for s in few)
+
+
+def test_missing_page_is_reported_once_and_its_questions_score_nothing():
+    layout = small_layout(pages=2)
+    the_exam = exam("student_id,name\n1234,Ann\n", layout)
+    on_page_2 = [q.id for q in the_exam.questions if q.page == 2]
+    assert on_page_2, "the two-page layout puts questions on page 2"
+    answers = {"student_id": "1234", "q1": "12", "q2": "7", "q3": "0", "q4": "45"}
+    book = grade([page_result(layout, 1, answers, page=1)], the_exam, SETTINGS)
+    (ann,) = book.students
+    assert ann.needs_review and ann.student_id == "1234"
+    assert ann.review_reasons == ["sheet page 2 missing from the scans",
+                                  f"not read: {', '.join(on_page_2)}"]
+    assert all(r.outcome == Outcome.UNREAD for r in ann.responses if r.question in on_page_2)
+    assert ann.max_score == the_exam.max_score  # a missing page is not a smaller test

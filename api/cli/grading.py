@@ -89,7 +89,11 @@ def grade(
     settings = get_settings()
     bar = _progress_bar(scans, enabled=progress)
     # An empty PDF still gets (empty) reports and a clear error, without loading the model.
-    reader = DigitReader.load(settings=settings) if bar.total else None
+    try:
+        reader = DigitReader.load(settings=settings) if bar.total else None
+    except OSError as exc:  # weights missing or unreadable: an install problem, not the input
+        bar.close()
+        raise _fail(f"cannot load the digit reader: {exc}", code=1) from None
     try:
         pages, problems = read_all_scans(scans, exam, reader, settings,
                                          on_page=lambda _page: bar.update(1))

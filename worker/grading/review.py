@@ -18,8 +18,6 @@ def response_reasons(response: Response) -> list[str]:
         reasons.append(f"{response.question}: unsure read ({unsure})")
     if Flag.GAP in response.flags:
         reasons.append(f"{response.question}: blank box inside the number {response.answer}")
-    if Flag.UNREAD in response.flags:
-        reasons.append(f"{response.question}: not read")
     return reasons
 
 
@@ -29,6 +27,9 @@ def review_reasons(
     """Page problems first, then the ID, then questions in sheet order."""
     reasons = list(sheet_problems)
     reasons.extend(identity.reasons)
+    unread = [r.question for r in responses if Flag.UNREAD in r.flags]
+    if unread:  # one reason for a whole missing page, not one per question
+        reasons.append(f"not read: {', '.join(unread)}")
     for response in responses:
         reasons.extend(response_reasons(response))
     return reasons
