@@ -79,7 +79,7 @@ class GradingSummary:
 
 def _summary(book: Gradebook, pages: list[PageResult], out_dir: Path,
              problems: list[str], overrides: int) -> GradingSummary:
-    graded = [s for s in book.students]
+    graded = book.students
     mean = round(sum(s.score for s in graded) / len(graded), 2) if graded else None
     percents = [s.percent for s in graded if s.percent is not None]
     return GradingSummary(

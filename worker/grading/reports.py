@@ -103,17 +103,15 @@ def question_rows(stats: list[ItemStats]) -> list[list[object]]:
 
 def page_rows(book: Gradebook, pages: list[PageResult]) -> list[list[object]]:
     """One row per scanned page: where it went, or why it went nowhere."""
-    owner: dict[int, StudentResult] = {}
-    for s in book.students:
-        for p in s.sheets.pages.values():
-            owner[p.source_page] = s
+    used = {p.source_page for s in book.students for p in s.sheets.pages.values()}
+    by_copy: dict[int, StudentResult] = {s.copy: s for s in book.students}
     reasons = {u.page.source_page: u.reason for u in book.unassigned}
     rows = []
     for p in sorted(pages, key=lambda p: p.source_page):
-        student = owner.get(p.source_page)
+        student = None if p.source_page in reasons else by_copy.get(p.copy)
         note = reasons.get(p.source_page, p.message)
-        if student is None and p.source_page not in reasons:
-            note = "duplicate scan, not used"
+        if student is not None and p.source_page not in used:
+            note = "duplicate scan of this sheet page, not used"
         rows.append([p.source_page, str(p.status), p.exam_id, p.copy, p.page,
                      student.student_id if student else None, note])
     return rows
