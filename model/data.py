@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 import tensorflow_datasets as tfds
+from PIL import Image
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from scangrade.settings import get_settings

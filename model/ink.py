@@ -13,7 +13,7 @@ import numpy as np
 
 # Ranges of the pens and hands we simulate; each one is a reason a real sheet varies.
 HEIGHT_FRACTION = (0.55, 0.88)  # digit height relative to the box: small to box-filling
-STROKE_SCALE = (-0.45, 1.0)  # stroke change in multiples of the MNIST stroke: thin pen .. felt pen
+STROKE_SCALE = (-0.45, 0.7)  # stroke change in multiples of the MNIST stroke: thin pen .. felt pen
 INK_GRAY = (0.0, 150.0)  # darkest ink value: black felt pen .. faint pencil
 MAX_JITTER = 0.12  # off-centre placement, as a fraction of the box side
 

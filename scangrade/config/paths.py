@@ -9,7 +9,8 @@ CACHE_HOME = Path.home() / ".cache" / "scangrade"
 
 def default_mnist_dir() -> Path | None:
     """`../shared/mnist` beside the checkout (or the working directory) when it exists."""
-    for candidate in (REPO_ROOT.parent / "shared" / "mnist", Path.cwd().parent / "shared" / "mnist"):
+    beside = (REPO_ROOT.parent, Path.cwd().parent)
+    for candidate in (folder / "shared" / "mnist" for folder in beside):
         if (candidate / "train-images-idx3-ubyte.gz").exists():
             return candidate
     return None

@@ -1,0 +1,133 @@
+"""The digit reader: scanned box crops in, digits (or blank) with calibrated probabilities out.
+
+Crops are preprocessed MNIST-style on the host, then read in padded, fixed-size batches by
+a jit-compiled CNN, so a long-lived worker never compiles a new shape after warm-up. JAX
+runs on a GPU when it sees one (install the `gpu` extra), on the CPU otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from model.checkpoint import load_weights
+from model.cnn import BLANK, NUM_CLASSES, DigitCnn
+from model.preprocess import DEFAULT_CONFIG, PreprocessConfig, preprocess_batch
+from model.runtime import enable_compilation_cache
+
+__all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
+
+
+@dataclass(frozen=True)
+class DigitRead:
+    digit: int | None  # 0-9, or None for a blank box
+    confidence: float  # probability of the class returned (digit or blank)
+    probs: np.ndarray  # (11,): digits 0-9, then blank
+
+    @property
+    def blank(self) -> bool:
+        return self.digit is None
+
+
+@dataclass(frozen=True)
+class ReadBatch:
+    labels: np.ndarray  # (N,) int: 0-9, or BLANK (10)
+    confidences: np.ndarray  # (N,) float
+    probs: np.ndarray  # (N, 11) float
+    no_ink: np.ndarray  # (N,) bool: preprocessing found no ink at all (blank without the CNN)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def reads(self) -> list[DigitRead]:
+        return [
+            DigitRead(None if label == BLANK else int(label), float(conf), probs)
+            for label, conf, probs in zip(self.labels, self.confidences, self.probs, strict=True)
+        ]
+
+
+def _empty_batch() -> ReadBatch:
+    return ReadBatch(np.zeros(0, np.int64), np.zeros(0, np.float32),
+                     np.zeros((0, NUM_CLASSES), np.float32), np.zeros(0, bool))
+
+
+class DigitReader:
+    def __init__(self, model: DigitCnn, metadata: dict[str, Any],
+                 batch_sizes: Sequence[int] = (16, 64, 256, 1024),
+                 preprocess_config: PreprocessConfig = DEFAULT_CONFIG):
+        if not batch_sizes or any(size < 1 for size in batch_sizes):
+            raise ValueError(f"batch sizes must be positive, got {batch_sizes}")
+        self.metadata = metadata
+        self.batch_sizes = tuple(sorted(set(batch_sizes)))
+        self.preprocess_config = preprocess_config
+        self.temperature = float(metadata.get("temperature", 1.0))
+        graphdef, state = nnx.split(model)
+        self._state = jax.device_put(state)
+        temperature = self.temperature
+
+        @jax.jit
+        def forward(state: nnx.State, images: jax.Array) -> jax.Array:
+            logits = nnx.merge(graphdef, state)(images)
+            return jax.nn.softmax(logits / temperature, axis=-1)
+
+        self._forward = forward
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, settings=None) -> DigitReader:
+        """Loads weights (default: the shipped ones) and enables the compile cache."""
+        from scangrade.settings import get_settings
+
+        settings = settings or get_settings()
+        enable_compilation_cache(settings.jax_cache_dir)
+        model, metadata = load_weights(Path(path) if path else settings.weights_path)
+        return cls(model, metadata, batch_sizes=settings.reader_batch_sizes)
+
+    @property
+    def device(self) -> str:
+        return str(jax.devices()[0])
+
+    def warm_up(self) -> None:
+        """Compiles every padded batch shape once (from the persistent cache when warm)."""
+        for size in self.batch_sizes:
+            self._forward(self._state, jnp.zeros((size, 28, 28), jnp.float32)).block_until_ready()
+
+    def classify_images(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 11) for already-normalised 28x28 images (ink = 1)."""
+        images = np.asarray(images, np.float32)
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
+        if not np.isfinite(images).all():
+            raise ValueError("images contain NaN or infinite values")
+        out = np.zeros((len(images), NUM_CLASSES), np.float32)
+        largest = self.batch_sizes[-1]
+        for start in range(0, len(images), largest):
+            chunk = images[start: start + largest]
+            size = next(s for s in self.batch_sizes if s >= len(chunk))
+            padded = np.zeros((size, 28, 28), np.float32)
+            padded[: len(chunk)] = chunk
+            probs = self._forward(self._state, jnp.asarray(padded))
+            out[start: start + len(chunk)] = np.asarray(probs)[: len(chunk)]
+        return out
+
+    def read_batch(self, crops: Sequence[np.ndarray] | np.ndarray) -> ReadBatch:
+        """Reads every crop: uint8 grayscale (colour is converted), any size >= 8x8."""
+        if len(crops) == 0:
+            return _empty_batch()
+        images, no_ink = preprocess_batch(crops, self.preprocess_config)
+        probs = np.zeros((len(images), NUM_CLASSES), np.float32)
+        probs[no_ink, BLANK] = 1.0  # nothing on the paper: blank without asking the CNN
+        inked = np.nonzero(~no_ink)[0]
+        if len(inked):
+            probs[inked] = self.classify_images(images[inked])
+        labels = probs.argmax(axis=1)
+        return ReadBatch(labels, probs[np.arange(len(labels)), labels], probs, no_ink)
+
+    def read(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[DigitRead]:
+        return self.read_batch(crops).reads()
