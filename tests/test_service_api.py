@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from service_fixtures import TEST_SETTINGS, Cluster, stored_files
+
+pytest.register_assert_rewrite("service_fixtures")
+from service_fixtures import TEST_SETTINGS, Cluster, stored_files  # noqa: E402
 
 # Fixtures (cluster, client, service) shared by every service test file.
 pytest_plugins = ["service_fixtures"]

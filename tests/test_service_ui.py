@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader, PdfWriter
-from service_fixtures import Cluster, sample_paths
+
+pytest.register_assert_rewrite("service_fixtures")
+from pypdf import PdfReader, PdfWriter  # noqa: E402
+from service_fixtures import Cluster, sample_paths  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 
@@ -78,7 +80,7 @@ def test_upload_page_end_to_end(service: Cluster, browser, tmp_path: Path) -> No
         row.locator("a.download[data-report='students.csv']").click()
     download = download_info.value
     assert download.suggested_filename == "students.csv"
-    text = Path(download.path()).read_text()
+    text = Path(download.path()).read_text(encoding="utf-8-sig")  # Excel-friendly BOM
     assert text.splitlines()[0].startswith("student_id")
 
     # The token survives a reload of the tab (sessionStorage), the table does not need to.

@@ -52,12 +52,11 @@ class Alignment:
 
 
 @lru_cache(maxsize=8)
-def _detector(settings_key: tuple) -> cv2.aruco.ArucoDetector:
-    win_min, win_max, win_step, min_perimeter, border_bits, correction = settings_key
+def _detector(windows: tuple[int, int, int], min_perimeter: float, border_bits: float,
+              correction: float) -> cv2.aruco.ArucoDetector:
     params = cv2.aruco.DetectorParameters()
-    params.adaptiveThreshWinSizeMin = win_min
-    params.adaptiveThreshWinSizeMax = win_max
-    params.adaptiveThreshWinSizeStep = win_step
+    params.adaptiveThreshWinSizeMin, params.adaptiveThreshWinSizeMax, \
+        params.adaptiveThreshWinSizeStep = windows
     params.minMarkerPerimeterRate = min_perimeter
     params.maxErroneousBitsInBorderRate = border_bits
     params.errorCorrectionRate = correction
@@ -67,24 +66,34 @@ def _detector(settings_key: tuple) -> cv2.aruco.ArucoDetector:
     return cv2.aruco.ArucoDetector(dictionary, params)
 
 
-def detector_for(settings: ScanSettings) -> cv2.aruco.ArucoDetector:
-    return _detector((
-        settings.aruco_adaptive_win_min, settings.aruco_adaptive_win_max,
-        settings.aruco_adaptive_win_step, settings.aruco_min_perimeter_rate,
-        settings.aruco_max_erroneous_border_bits, settings.aruco_error_correction_rate,
-    ))
-
-
 def detect_markers(gray: np.ndarray, dpi: float, settings: ScanSettings) -> dict[int, np.ndarray]:
     """Marker id (0-3) -> its 4 corners in scan pixels (ArUco order: the marker's TL, TR, BR,
-    BL), searched at `marker_detect_dpi` and refined to sub-pixel at full resolution.
+    BL), refined to sub-pixel at full resolution.
 
-    When an id is found twice (a second sheet on the page, a photocopied marker) the larger
-    one is kept."""
-    scale = min(1.0, settings.marker_detect_dpi / dpi)
+    A fast search at `marker_detect_dpi` with `aruco_windows` comes first; when it finds fewer
+    than 4 markers, a thorough one at `marker_retry_dpi` with `aruco_retry_windows` follows
+    and the two are merged. When an id is found twice (a second sheet on the page, a
+    photocopied marker) the larger one is kept."""
+    found = _search(gray, dpi, settings.marker_detect_dpi, settings.aruco_windows, settings)
+    if len(found) < len(MARKER_IDS):
+        retry = _search(gray, dpi, settings.marker_retry_dpi, settings.aruco_retry_windows,
+                        settings)
+        found = retry | found if len(retry) <= len(found) else found | retry
+    if found:
+        window = max(2, round(settings.corner_refine_window_mm * dpi / MM_PER_INCH))
+        found = {k: refine_corners(gray, quad, window) for k, quad in found.items()}
+    return found
+
+
+def _search(gray: np.ndarray, dpi: float, search_dpi: float, windows: tuple[int, int, int],
+            settings: ScanSettings) -> dict[int, np.ndarray]:
+    scale = min(1.0, search_dpi / dpi)
     small = gray if scale == 1.0 else cv2.resize(
         gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    corners, ids, _ = detector_for(settings).detectMarkers(small)
+    detector = _detector(tuple(windows), settings.aruco_min_perimeter_rate,
+                         settings.aruco_max_erroneous_border_bits,
+                         settings.aruco_error_correction_rate)
+    corners, ids, _ = detector.detectMarkers(small)
     found: dict[int, np.ndarray] = {}
     if ids is None:
         return found
@@ -96,9 +105,6 @@ def detect_markers(gray: np.ndarray, dpi: float, settings: ScanSettings) -> dict
         if marker_id in found and _perimeter(found[marker_id]) >= _perimeter(quad):
             continue
         found[marker_id] = quad
-    if found:
-        window = max(2, round(settings.corner_refine_window_mm * dpi / MM_PER_INCH))
-        found = {k: refine_corners(gray, quad, window) for k, quad in found.items()}
     return found
 
 
@@ -126,18 +132,19 @@ def rotation_from_markers(markers: Mapping[int, np.ndarray]) -> int:
 
 
 def fit_page(
-    found: Mapping[int, np.ndarray], layout_corners: Mapping[int, np.ndarray]
+    found: Mapping[int, np.ndarray], layout_corners: Mapping[int, np.ndarray],
+    refit_residual_mm: float = 0.3,
 ) -> PageFit:
     """Least-squares fit of the found markers' corners: a homography from 4 markers; from 3,
     an affine map unless the page shows perspective (see ThreeMarkerRule).
 
-    With 4 markers, when the fit is poor and dropping one marker fits much better (one
-    marker misdetected or smudged), the 3-marker fit is used."""
+    With 4 markers, when the fit is worse than `refit_residual_mm` and dropping one marker
+    fits much better (one marker misdetected or smudged), the 3-marker fit is used."""
     ids = tuple(sorted(k for k in found if k in layout_corners))
     if len(ids) < 3:
         raise ValueError(f"need at least 3 markers to fit a page, found {len(ids)}")
     best = _fit(found, layout_corners, ids)
-    if len(ids) == 4:
+    if len(ids) == 4 and best.residual_mm > refit_residual_mm:
         for dropped in ids:
             subset = tuple(k for k in ids if k != dropped)
             candidate = _fit(found, layout_corners, subset)
@@ -277,8 +284,10 @@ def align_page(
     rotation = rotation_from_markers(markers)
     geometries = _candidate_geometries(layouts)
     payload, texts = None, []
+    fits: list[tuple[dict[int, np.ndarray], PageFit]] = []
     for corners, qr_rect in geometries:  # the QR where each known paper size puts it
-        fit = fit_page(markers, corners)
+        fit = fit_page(markers, corners, settings.refit_residual_mm)
+        fits.append((corners, fit))
         region = qr_search_region(fit, qr_rect, settings.qr_search_margin_mm, gray.shape)
         payload, texts = _first_payload(decode_qr(gray, region))
         if payload is not None:
@@ -305,7 +314,9 @@ def align_page(
                          f"{payload.exam_id!r} has {layout.n_pages} page(s)", payload=payload,
                          **common)
 
-    fit = fit_page(markers, layout.marker_corners_mm(payload.page))
+    corners = layout.marker_corners_mm(payload.page)
+    fit = next((f for c, f in fits if _same_corners(c, corners)), None) or fit_page(
+        markers, corners, settings.refit_residual_mm)
     if not fit.residual_mm <= settings.max_residual_mm:
         return Alignment(PageStatus.LOW_QUALITY, f"markers fit the layout only to "
                          f"{fit.residual_mm:.2f} mm (limit max_residual_mm = "
@@ -319,10 +330,13 @@ def _candidate_geometries(layouts: Mapping[str, Layout]):
     seen: list[tuple[dict[int, np.ndarray], tuple[float, float, float, float]]] = []
     for layout in layouts.values():
         corners, qr_rect = layout.marker_corners_mm(1), layout.qr_rect_mm(1)
-        if not any(qr_rect == q and all(np.array_equal(corners[k], c[k]) for k in corners)
-                   for c, q in seen):
+        if not any(qr_rect == q and _same_corners(corners, c) for c, q in seen):
             seen.append((corners, qr_rect))
     return seen
+
+
+def _same_corners(a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def _without_markers(gray, dpi, markers, settings: ScanSettings) -> Alignment:
