@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -136,6 +137,19 @@ def test_two_jobs_at_once_stay_separate(service: Cluster, cli_reports) -> None:
         assert ids[0] and ids[1] and not ids[0] & ids[1]
 
 
+TASK_LOG = re.compile(r"Task (scangrade\.\w+)\[([0-9a-f-]+)\] (received|succeeded)")
+
+
+def unfinished_tasks(log: str) -> set[str]:
+    events = TASK_LOG.findall(log)
+    received = {task_id for _, task_id, event in events if event == "received"}
+    return received - finished_tasks(log)
+
+
+def finished_tasks(log: str) -> set[str]:
+    return {task_id for _, task_id, event in TASK_LOG.findall(log) if event == "succeeded"}
+
+
 def _wait_some_chunks_done(cluster: Cluster, http, job_id: str) -> None:
     def started() -> bool:
         state = http.get(f"/api/jobs/{job_id}").json()
@@ -152,14 +166,19 @@ def test_killed_worker_loses_nothing(service: Cluster, cli_reports) -> None:
         exam_id = create_exam(http)
         job_id = upload(http, exam_id, sample_paths()["scans"].read_bytes())
         _wait_some_chunks_done(service, http, job_id)
-        for worker in service.workers:
+        killed = [worker for worker in service.workers if worker.alive()]
+        for worker in killed:
             worker.kill9()
         state = http.get(f"/api/jobs/{job_id}").json()
         assert state["status"] != "done" and state["pages_done"] < SAMPLE_PAGES
-        service.start_worker()
+        in_flight = set().union(*(unfinished_tasks(worker.log()) for worker in killed))
+        assert in_flight, "the worker was killed between tasks; nothing to redeliver"
+        replacement = service.start_worker()
         state = wait_done(service, http, job_id)
         assert_counted_once(service, state, SAMPLE_PAGES)
         assert_reports_equal_cli(http, job_id, cli_reports)
+        # The very message the dead worker held was redelivered and run by the new one.
+        assert in_flight <= finished_tasks(replacement.log())
 
 
 def test_redis_restart_mid_job(service: Cluster, cli_reports) -> None:
