@@ -13,6 +13,7 @@ from reportlab.pdfgen import canvas
 
 from scangrade.config.scan import ScanSettings
 from worker.rasterize import (
+    DamagedPdfError,
     EmptyPdfError,
     EncryptedPdfError,
     NotAPdfError,
@@ -61,6 +62,13 @@ def test_truncated_pdf(tmp_path, settings):
     path = tmp_path / "cut.pdf"
     path.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(TruncatedPdfError, match="truncated"):
+        inspect_pdf(path, settings)
+
+
+def test_damaged_pdf(tmp_path, settings):
+    path = tmp_path / "garbage.pdf"
+    path.write_bytes(b"%PDF-1.4\nno objects here, only words\n%%EOF\n")
+    with pytest.raises(DamagedPdfError, match="damaged PDF"):
         inspect_pdf(path, settings)
 
 

@@ -45,18 +45,25 @@ def make_eval_set(
     out_dir: Path, pages: int, seed: int, synth_dpi: int = 200,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, dict[str, Any], Layout]:
-    """Write a synthetic scanned PDF of about `pages` pages; returns (pdf, truth, layout)."""
+    """Write a synthetic scanned PDF of about `pages` pages and its truth JSON; returns
+    (pdf, truth, layout). An earlier set of the same pages and seed in out_dir is reused."""
+    import json
+
     from worker.synth import SynthOptions, synthesize
 
     layout = eval_layout()
+    pdf = out_dir / f"eval-{pages}p-seed{seed}-{synth_dpi}dpi.pdf"
+    truth_path = pdf.with_suffix(".truth.json")
+    if pdf.is_file() and truth_path.is_file():
+        return pdf, json.loads(truth_path.read_text()), layout
     foreign_each = max(1, round(pages * FOREIGN_SHARE / 3))
     students = max(1, math.ceil((pages - 3 * foreign_each) / layout.n_pages))
     options = SynthOptions(students=students, seed=seed, dpi=synth_dpi,
                            blank_pages=foreign_each, text_pages=foreign_each,
                            other_exam_pages=foreign_each)
     result = synthesize(layout, options, progress=progress)
-    pdf = out_dir / f"eval-{seed}.pdf"
     pdf.write_bytes(result.pdf)
+    truth_path.write_text(json.dumps(result.truth))
     return pdf, result.truth, layout
 
 

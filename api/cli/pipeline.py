@@ -65,8 +65,9 @@ def eval_pipeline(
     = 20261130,
     dpi: Annotated[int | None, typer.Option(help="Rasterization DPI (default: the setting).")]
     = None,
-    keep: Annotated[Path | None, typer.Option(help="Keep the synthetic PDF in this folder.")]
-    = None,
+    keep: Annotated[Path | None, typer.Option(
+        help="Keep the synthetic PDF and truth in this folder, and reuse them when the same "
+        "pages and seed are asked for again.")] = None,
 ) -> None:
     """Alignment, identification and box reading accuracy on a fresh synthetic batch (JSON)."""
     from scangrade.settings import get_settings
