@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from worker.layout import STUDENT_ID, Layout, Question
@@ -29,6 +30,7 @@ from worker.synth_scan import CLEAN, ScanRanges, draw_params, encode_jpeg, simul
 TRUTH_FORMAT = "scangrade-synth-truth/1"
 MNIST_SPLIT = "test"  # never train: the reader must be judged on digits it never saw
 OTHER_EXAM_ID = "other-exam"  # the foreign exam whose sheets are mixed in
+RASTER_CHUNK_COPIES = 8  # copies rasterized per pdftoppm run (8 A4 pages at 200 dpi ~ 30 MB)
 
 
 @dataclass(frozen=True)
@@ -216,17 +218,22 @@ def fill_page(page_image: np.ndarray, layout: Layout, page: int, digits: dict, d
 
 def _compose(printed: np.ndarray, ink: np.ndarray, pen_colour: tuple[int, int, int]
              ) -> np.ndarray:
-    """Printed toner (grey) under the pen's ink (its darkness from `ink`, hue from the pen)."""
-    coverage = 1.0 - ink.astype(np.float32) / 255.0
+    """Printed toner (grey) under the pen's ink (its darkness from `ink`, hue from the pen),
+    as RGB; only the rows and columns the pen touched are blended (the rest is a copy)."""
+    paper = cv2.cvtColor(printed, cv2.COLOR_GRAY2RGB)
+    rows = np.flatnonzero(ink.min(axis=1) < 255)
+    cols = np.flatnonzero(ink.min(axis=0) < 255)
+    if len(rows) == 0:
+        return paper
+    box = np.s_[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    coverage = 1.0 - ink[box].astype(np.float32) / 255.0
     pen = np.array(pen_colour, np.float32) / 255.0
-    paper = np.repeat(printed[..., None], 3, axis=2).astype(np.float32)
-    return (paper * (1.0 - coverage[..., None] * (1.0 - pen))).astype(np.uint8)
+    paper[box] = (paper[box] * (1.0 - coverage[..., None] * (1.0 - pen))).astype(np.uint8)
+    return paper
 
 
 def text_page(size_px: tuple[int, int], dpi: int, rng: np.random.Generator) -> np.ndarray:
     """A page of typed text (a letter, a handout): must never be taken for a sheet."""
-    import cv2
-
     width, height = size_px
     page = np.full((height, width, 3), 255, np.uint8)
     px = dpi / 25.4
@@ -319,11 +326,18 @@ def _papers(layout: Layout, order: list[str], students: list[Student], options: 
     sheet_pages = ((s, p) for s in students for p in range(1, layout.n_pages + 1))
     other = other_exam_layout(layout.paper)
     other_copy = 0
+    printed_pages: dict[tuple[int, int], np.ndarray] = {}  # (copy, page) -> image, one chunk
     none_meta = {"exam_id": None, "layout_version": None, "copy": None, "page": None}
     for kind in order:
         if kind == "sheet":
             student, page = next(sheet_pages)
-            printed = rasterize_sheets(layout, options.dpi, student.copy, 1)[page - 1]
+            if (student.copy, page) not in printed_pages:
+                # One pdftoppm run per chunk of copies: its start-up costs more than a page.
+                copies = min(RASTER_CHUNK_COPIES, len(students) - student.copy + 1)
+                images = rasterize_sheets(layout, options.dpi, student.copy, copies)
+                printed_pages = {(student.copy + i // layout.n_pages, 1 + i % layout.n_pages):
+                                 image for i, image in enumerate(images)}
+            printed = printed_pages[student.copy, page]
             digits = box_digits(layout, student.student_id, student.answers)
             paper, boxes = fill_page(printed, layout, page, digits, options.dpi, source,
                                      student.pen_colour, rng, options.habits)
