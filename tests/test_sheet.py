@@ -4,6 +4,7 @@ markers found by cv2.aruco where the layout says, QR codes decoded by zxing-cpp.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -131,3 +132,53 @@ def test_sheet_command_writes_copies(tmp_path, two_page_layout):
     last = np.asarray(convert_from_path(out, dpi=120, grayscale=True, first_page=6,
                                         last_page=6)[0])
     assert qr_texts(last) == ["SCANGRADE:long-exam:2b:3:2"]
+
+
+def crop_box(gray: np.ndarray, cell, mm_to_px: np.ndarray, px_per_mm: float,
+             margin_mm: float) -> np.ndarray:
+    """The box plus `margin_mm`, upright, sampled through the scan's true geometry."""
+    x0, y0 = cell.x_mm - margin_mm, cell.y_mm - margin_mm
+    size = (round((cell.w_mm + 2 * margin_mm) * px_per_mm),
+            round((cell.h_mm + 2 * margin_mm) * px_per_mm))
+    crop_to_mm = np.array([[1 / px_per_mm, 0, x0 + 0.5 / px_per_mm],
+                           [0, 1 / px_per_mm, y0 + 0.5 / px_per_mm], [0, 0, 1]])
+    return cv2.warpPerspective(gray, mm_to_px @ crop_to_mm, size,
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+
+
+def test_box_borders_do_not_confuse_the_reader(reader, sample_layout, monkeypatch):
+    """The same students' digits, scanned on sheets with and without box borders, cropped with
+    the pipeline's margin: borders may not turn blank boxes into digits nor cost accuracy."""
+    import worker.sheet
+    from scangrade.settings import get_settings
+    from worker.synth import SynthOptions, synthesize
+
+    settings = get_settings()
+    options = SynthOptions(students=6, seed=5, dpi=200, blank_pages=0, text_pages=0,
+                           other_exam_pages=0)
+
+    def read_class(style) -> tuple[list[int | None], list[int | None]]:
+        monkeypatch.setattr(worker.sheet, "STYLE", style)
+        result = synthesize(sample_layout, options)
+        truth, crops = [], []
+        pages = convert_from_bytes(result.pdf, dpi=options.dpi, grayscale=True)
+        for page, image in zip(result.truth["pages"], pages, strict=True):
+            mm_to_px = np.array(page["mm_to_px"])
+            for cell, box in zip(sample_layout.cells(page["page"]), page["boxes"], strict=True):
+                crops.append(crop_box(np.asarray(image), cell, mm_to_px,
+                                      settings.crop_px_per_mm, settings.crop_margin_mm))
+                truth.append(box["digit"])
+        return truth, [r.digit for r in reader.read(crops)]
+
+    truth, with_borders = read_class(STYLE)
+    same_truth, without = read_class(replace(STYLE, border_gray=1.0))
+    assert same_truth == truth
+    blanks = [i for i, digit in enumerate(truth) if digit is None]
+    written = [i for i, digit in enumerate(truth) if digit is not None]
+    assert len(blanks) > 20 and len(written) > 150
+    assert all(with_borders[i] is None for i in blanks)  # no border read as a digit
+    assert all(with_borders[i] is not None for i in written)  # no digit lost to the border
+    errors_with = sum(with_borders[i] != truth[i] for i in written)
+    errors_without = sum(without[i] != truth[i] for i in written)
+    assert errors_with <= errors_without + 2, (errors_with, errors_without)
