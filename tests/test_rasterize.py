@@ -123,6 +123,17 @@ def test_large_page_is_rasterized_at_a_reduced_dpi():
     assert page_dpi((210 * MM, 297 * MM), settings) == 200
 
 
+def test_oversized_page_is_rendered_at_its_reduced_dpi(tmp_path):
+    settings = ScanSettings(dpi=100, max_page_pixels=1_000_000, min_page_dpi=30)
+    a2 = (420 * MM, 594 * MM)  # 1654 x 2339 px at 100 DPI: too many pixels
+    path = text_pdf(tmp_path / "mixed.pdf", [A4, a2])
+    small, large = rasterize_pages(inspect_pdf(path, settings), 1, 2, settings)
+    assert small.dpi == 100 and small.image.shape == (1170, 827)
+    assert 30 <= large.dpi < 100 and large.image.size <= 1_000_000
+    assert large.image.shape == (math.ceil(594 / 25.4 * large.dpi),
+                                 math.ceil(420 / 25.4 * large.dpi))
+
+
 def test_chunks_cover_the_range_in_order(tmp_path, settings):
     path = text_pdf(tmp_path / "five.pdf", [A4, A4, (A4[1], A4[0]), A4, A4])
     info = inspect_pdf(path, settings)
