@@ -10,7 +10,6 @@ teacher's overrides.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -98,15 +97,6 @@ def _summary(book: Gradebook, pages: list[PageResult], out_dir: Path,
     )
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Scans can be large: hard-link when on the same file system, copy otherwise."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 def save_inputs(pages: list[PageResult], exam: Exam, scans: Sequence[Path], out_dir: Path,
                 problems: list[str]) -> None:
     inputs = out_dir / INPUTS_DIR
@@ -137,7 +127,8 @@ def save_inputs(pages: list[PageResult], exam: Exam, scans: Sequence[Path], out_
         target = inputs / "scans" / f"{number:02d}-{Path(scan).name}"
         if Path(scan).is_file():
             if not (target.exists() and target.resolve() == Path(scan).resolve()):
-                _link_or_copy(Path(scan), target)
+                # A copy, not a link: a later rewrite of the teacher's file must not change it.
+                shutil.copyfile(scan, target)
             saved_scans.append(str(target.relative_to(inputs)))
         else:
             problems.append(f"{scan}: scan file not found; review.pdf shows blank pages")
