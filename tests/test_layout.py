@@ -192,6 +192,21 @@ def test_multi_page_only_when_needed_and_even_spread_with_pages(tmp_path):
     assert few.n_pages == 1
 
 
+def test_positions_override_automatic_placement(tmp_path):
+    text = BASE.replace("id_digits: 4\n", "id_digits: 4\nid_position: {x_mm: 120, y_mm: 60}\n")
+    text += "  - {id: q3, boxes: 2, position: {x_mm: 120, y_mm: 200}}\n"
+    layout = Layout.load(write(tmp_path, text))
+    sid = [c for c in layout.cells() if c.field == STUDENT_ID]
+    assert (sid[0].x_mm, sid[0].y_mm) == (120, 60)
+    assert sid[1].x_mm == 120 + layout.box.w_mm + layout.box.gap_mm
+    q3 = [c for c in layout.cells() if c.field == "q3"]
+    assert [(c.x_mm, c.y_mm) for c in q3] == [(120, 200), (129, 200)]
+    q1 = [c for c in layout.cells() if c.field == "q1"]
+    # With the ID row moved away, the questions start right below the header.
+    assert q1[0].y_mm == GEOMETRY.margin + GEOMETRY.qr + GEOMETRY.header_gap
+    assert_sane_cells(layout)
+
+
 def test_marker_corners_follow_aruco_order_and_sit_in_the_corners():
     layout = Layout.load(SAMPLE_LAYOUT)
     width, height = layout.page_size_mm

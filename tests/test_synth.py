@@ -144,8 +144,11 @@ def test_scans_match_the_truth_geometry(layout, class_set):
             error_px = np.linalg.norm(found - expected, axis=1).max()
             assert error_px * 25.4 / DPI < 0.5, (page["source_page"], marker_id, error_px)
         upright = np.rot90(gray, k=page["rotation"] // 90)
-        top_left = detect_markers(np.ascontiguousarray(upright))[0].mean(axis=0)
-        assert top_left[0] < upright.shape[1] / 4 and top_left[1] < upright.shape[0] / 4
+        centres = {i: c.mean(axis=0) for i, c in
+                   detect_markers(np.ascontiguousarray(upright)).items()}
+        # Upright again: marker 0 left of 1 and above 3 (skew stays within +-10 degrees).
+        assert centres[1][0] - centres[0][0] > 100 and centres[3][1] - centres[0][1] > 100
+        assert abs(centres[1][1] - centres[0][1]) < 0.2 * (centres[1][0] - centres[0][0])
 
 
 def box_contrast(gray: np.ndarray, cell, mm_to_px: np.ndarray) -> float:
@@ -223,3 +226,17 @@ def test_samples_are_consistent():
             assert len(page["boxes"]) == len(layout.cells(page["page"]))
     assert len(PdfReader(SAMPLES / "sheets.pdf").pages) == 14
     assert (SAMPLES / "scans.pdf").stat().st_size < 5_000_000
+
+
+def test_digit_pool_is_reused_not_exhausted_on_large_sets():
+    """Eval sets need more 5s than MNIST test has: the pool reshuffles, still test split only."""
+    from worker.synth import DigitSource
+
+    images, labels = model.data.load_mnist("test")
+    subset = (images[:60], labels[:60])  # a small real slice of the test split
+    source = DigitSource(np.random.default_rng(0), loader=lambda split: subset)
+    fives = int((subset[1] == 5).sum())
+    taken = [source.take(5)[0] for _ in range(fives + 3)]
+    assert all(labels[i] == 5 and i < 60 for i in taken)
+    assert len(set(taken[:fives])) == fives  # every image once before any repeats
+    assert source.reused == 3

@@ -160,21 +160,31 @@ def box_digits(layout: Layout, student_id: str, answers: dict[str, str | None]
 
 
 class DigitSource:
-    """MNIST test digits by label, each drawn at most once until a label runs out."""
+    """MNIST test digits by label, each drawn once until its label's pool (~900-1100 images)
+    runs out; then the pool is reshuffled and reused (counted in `reused`), so large eval sets
+    still never touch the training split."""
 
     def __init__(self, rng: np.random.Generator,
                  loader: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None):
         if loader is None:
             from model.data import load_mnist as loader
-        self.images, labels = loader(MNIST_SPLIT)
-        self._pools = {d: list(rng.permutation(np.flatnonzero(labels == d))) for d in range(10)}
+        self.images, self._labels = loader(MNIST_SPLIT)
         self._rng = rng
+        self._pools: dict[int, list[int]] = {d: [] for d in range(10)}
+        self.reused = 0
+        self._refills = dict.fromkeys(range(10), 0)
 
     def take(self, digit: int) -> tuple[int, np.ndarray]:
         pool = self._pools[digit]
         if not pool:
-            raise SynthError(f"MNIST test split ran out of digit {digit}")
-        index = int(pool.pop())
+            indices = np.flatnonzero(self._labels == digit)
+            if len(indices) == 0:
+                raise SynthError(f"MNIST {MNIST_SPLIT} split has no digit {digit}")
+            pool.extend(int(i) for i in self._rng.permutation(indices))
+            self._refills[digit] += 1
+        if self._refills[digit] > 1:
+            self.reused += 1
+        index = pool.pop()
         return index, self.images[index]
 
 
@@ -313,6 +323,7 @@ def synthesize(layout: Layout, options: SynthOptions = SynthOptions(),
         "format": TRUTH_FORMAT, "seed": options.seed, "dpi": options.dpi,
         "mnist_split": MNIST_SPLIT, "exam_id": layout.exam_id,
         "layout_version": layout.version, "n_pages": len(pages),
+        "mnist_reused_digits": source.reused,
         "pages": pages, "students": [s.to_json() for s in students],
     }
     return SynthResult(pdf, truth)

@@ -26,7 +26,7 @@ class ScanRanges:
     blur_sigma_px: tuple[float, float] = (0.0, 1.1)  # scanner optics, slight defocus
     noise_sigma: tuple[float, float] = (0.5, 4.0)  # sensor noise, grey levels
     lighting_depth: tuple[float, float] = (0.0, 0.25)  # darkening across the page (lid gap)
-    jpeg_quality: tuple[int, int] = (55, 90)  # scanner "medium" .. "high" quality
+    jpeg_quality: tuple[int, int] = (50, 85)  # scanner "medium" .. "high" quality
     colour_probability: float = 0.5  # scanned in colour or greyscale
     paper_gray: tuple[float, float] = (232.0, 252.0)  # recycled .. bright white paper
     lid_gray: tuple[float, float] = (200.0, 250.0)  # the scanner lid/feeder seen around a sheet
