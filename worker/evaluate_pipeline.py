@@ -28,11 +28,12 @@ EXPECTED_FOREIGN_STATUS = {
     "text": PageStatus.NOT_A_SHEET,
     "other-exam": PageStatus.UNKNOWN_EXAM,
 }
-# The evaluation exam: 20 two-digit questions and a 6-digit student ID on one A4 page, the
-# shape of a typical quiz (46 boxes a page).
+# The evaluation exam: a 5-digit student ID and 12 two-digit questions on one A4 page (29
+# boxes, ~22 written). Sized so that 300 pages need ~6,500 digits: the synthesizer uses each
+# MNIST test digit once, and the test split holds only 892 fives.
 EVAL_LAYOUT = {
-    "exam_id": "eval-quiz", "name": "Pipeline evaluation", "paper": "a4", "id_digits": 6,
-    "questions": [{"id": f"q{n}", "boxes": 2} for n in range(1, 21)],
+    "exam_id": "eval-quiz", "name": "Pipeline evaluation", "paper": "a4", "id_digits": 5,
+    "questions": [{"id": f"q{n}", "boxes": 2} for n in range(1, 13)],
 }
 FOREIGN_SHARE = 0.04  # of the pages, split evenly among blank, text and other-exam pages
 
