@@ -209,3 +209,17 @@ def test_a_misdetected_marker_is_dropped(layout, upright):
     markers[2] = markers[2] + np.array([40.0, -25.0])  # one marker's corners badly off
     fit = fit_page(markers, corners)
     assert fit.markers_used == (0, 1, 3) and fit.residual_mm < 2 * good.residual_mm + 0.05
+
+
+def test_letter_sheet_among_a4_and_letter_layouts(tmp_path):
+    a4, letter = make_layout("algebra-1"), make_layout("physics-letter", paper="letter")
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(render_sheets(letter, copies=1, first_copy=3))
+    (page,) = rasterize_pages(inspect_pdf(path, SETTINGS), 1, 1, SETTINGS)
+    image, transform = scan(page.image, 2, angle_deg=-3.0, scale=0.93)
+    result = align_page(image, DPI, {a4.exam_id: a4, letter.exam_id: letter}, SETTINGS)
+    assert result.status == PageStatus.OK, result.message
+    assert result.layout is letter and result.payload.copy == 3
+    quads = np.array([c.quad_px for c in crop_boxes(image, result.fit.mm_to_px,
+                                                   letter.cells(1), 6.0, 1.5)])
+    assert np.abs(quads - true_quads(letter, transform)).max() * 25.4 / DPI < 0.4
