@@ -134,6 +134,13 @@ def test_json_layouts_load_and_errors_name_the_field(tmp_path):
     assert error.path == "questions[0].boxes"
 
 
+def test_to_yaml_round_trips(tmp_path):
+    text = BASE + "  - {id: q3, boxes: 1, label: '3b', position: {x_mm: 120, y_mm: 200}}\n"
+    layout = Layout.load(write(tmp_path, text))
+    again = Layout.from_text(layout.to_yaml())
+    assert again == layout and again.cells() == layout.cells()
+
+
 def test_schema_export_is_a_valid_json_schema_that_accepts_the_sample():
     schema = Layout.json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

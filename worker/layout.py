@@ -226,8 +226,8 @@ class Layout(_Strict):
         return cls.model_json_schema()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True,
-                                              exclude_defaults=False),
+        """The layout as YAML that loads back to an equal layout."""
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True),
                               sort_keys=False, allow_unicode=True)
 
     # ----- geometry -----
@@ -250,11 +250,6 @@ class Layout(_Strict):
             if question.id == question_id:
                 return question
         raise KeyError(question_id)
-
-    def field_label_anchor(self, field: str) -> tuple[int, float, float]:
-        """(page, x, y) of a field's leftmost box: where its printed label goes."""
-        first = next(c for c in self._placement.cells if c.field == field and c.index == 0)
-        return first.page, first.x_mm, first.y_mm
 
     def marker_corners_mm(self, page: int = 1) -> dict[int, np.ndarray]:
         """ArUco id -> its 4 corners (TL, TR, BR, BL of the marker, as ArUco orders them)."""
