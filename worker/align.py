@@ -253,14 +253,16 @@ def _first_payload(texts: list[str]) -> tuple[QrPayload | None, list[str]]:
 def ink_share(gray: np.ndarray, dpi: float, settings: ScanSettings) -> float:
     """Share of the page (less its edges) at least `ink_contrast` darker than the paper near it.
 
-    Measured at ~50 DPI against a wide median background, so uneven lighting and grey paper
-    do not count as ink but a line of text does."""
-    scale = min(1.0, 50.0 / dpi)
+    Measured at `blank_test_dpi` against a wide median background, so uneven lighting and
+    grey paper do not count as ink but a line of text does."""
+    scale = min(1.0, settings.blank_test_dpi / dpi)
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    edge = round(settings.blank_ignore_edge_mm * dpi * scale / MM_PER_INCH)
+    px_per_mm = dpi * scale / MM_PER_INCH
+    edge = round(settings.blank_ignore_edge_mm * px_per_mm)
     if small.shape[0] > 2 * edge and small.shape[1] > 2 * edge:
         small = small[edge: small.shape[0] - edge, edge: small.shape[1] - edge]
-    background = cv2.medianBlur(small, 31) if min(small.shape) > 31 else np.full_like(
+    kernel = 2 * round(settings.blank_background_mm * px_per_mm / 2) + 1  # odd, as medianBlur asks
+    background = cv2.medianBlur(small, kernel) if min(small.shape) > kernel else np.full_like(
         small, int(np.median(small)))
     ink = cv2.subtract(background, small) >= settings.ink_contrast
     return float(ink.mean()) if ink.size else 0.0

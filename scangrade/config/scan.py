@@ -102,6 +102,14 @@ class ScanSettings(BaseSettings):
         description="Pages with less ink than this share of their area are `blank-page` "
         "(scanner noise and dust stay far below it, a line of text is above it).",
     )
+    blank_test_dpi: float = Field(
+        default=50.0, description="Resolution of the blank-page test (text still shows at 50)."
+    )
+    blank_background_mm: float = Field(
+        default=16.0,
+        description="Width of the median filter that estimates the paper: wider than any "
+        "stroke or letter, narrower than lighting changes.",
+    )
     blank_ignore_edge_mm: float = Field(
         default=8.0,
         description="Border of the page ignored by the blank test: scanners leave shadows there.",
