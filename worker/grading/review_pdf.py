@@ -222,7 +222,9 @@ def write_review_pdf(book: Gradebook, pages: list[PageResult], scans: Sequence[P
     if not encoded:
         _write_empty_pdf(path)
         return 0
-    path.write_bytes(img2pdf.convert([encoded[i] for i in range(len(sheets))]))
+    # No date and img2pdf's own writer: the same grading gives a byte-identical review.pdf.
+    path.write_bytes(img2pdf.convert([encoded[i] for i in range(len(sheets))], nodate=True,
+                                     engine=img2pdf.Engine.internal))
     return len(sheets)
 
 
@@ -231,6 +233,6 @@ def _write_empty_pdf(path: Path) -> None:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    pdf = canvas.Canvas(str(path), pagesize=A4)
+    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=True)
     pdf.drawString(72, A4[1] - 72, "scangrade: no scanned pages to review.")
     pdf.save()
