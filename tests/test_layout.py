@@ -79,6 +79,13 @@ def test_unsafe_exam_id_is_rejected(tmp_path):
     assert (error.path, error.line) == ("exam_id", 1)
 
 
+def test_names_the_sheet_fonts_cannot_print_are_refused(tmp_path):
+    assert Layout.load(write(tmp_path, BASE.replace("Quiz", "Prüfung – Klasse 7é"))).name
+    error = load_error(tmp_path, BASE.replace("Quiz", "Контрольная"))
+    assert (error.path, error.line) == ("name", 2)
+    assert "cannot be printed" in error.message
+
+
 def test_question_may_not_be_called_student_id(tmp_path):
     error = load_error(tmp_path, BASE.replace("id: q2", f"id: {STUDENT_ID}"))
     assert error.path == "questions[1].id"

@@ -101,6 +101,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _printable(value: str | None) -> str | None:
+    """Text the sheet's built-in PDF fonts can print (Latin-1/Windows-1252); anything else
+    would come out as empty boxes on paper, so it is refused here instead."""
+    if value is None:
+        return value
+    try:
+        value.encode("cp1252")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start:exc.end]
+        raise ValueError(f"{bad!r} cannot be printed by the sheet's fonts (Western European "
+                         "characters only)") from None
+    return value
+
+
 class Position(_Strict):
     """Where a field's leftmost box starts (top-left corner), overriding automatic placement."""
 
@@ -125,6 +139,8 @@ class Question(_Strict):
     label: str | None = Field(default=None, max_length=24,
                               description="Printed label; defaults to the id.")
     position: Position | None = None
+
+    _label_printable = field_validator("label")(_printable)
 
     @field_validator("id")
     @classmethod
@@ -154,6 +170,8 @@ class Layout(_Strict):
     id_position: Position | None = None
     box: BoxSize = BoxSize()
     questions: list[Question] = Field(min_length=1, max_length=MAX_QUESTIONS)
+
+    _name_printable = field_validator("name")(_printable)
 
     @model_validator(mode="after")
     def _unique_question_ids(self) -> Layout:
