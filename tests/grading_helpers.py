@@ -11,10 +11,14 @@ DPI = 100
 BLANK = 10
 
 
-def small_layout(exam_id: str = "quiz", id_digits: int = 4, pages: int | None = None,
-                 version: str = "1") -> Layout:
+def small_layout(
+    exam_id: str = "quiz", id_digits: int = 4, pages: int | None = None, version: str = "1"
+) -> Layout:
     data = {
-        "exam_id": exam_id, "name": "Quiz", "version": version, "id_digits": id_digits,
+        "exam_id": exam_id,
+        "name": "Quiz",
+        "version": version,
+        "id_digits": id_digits,
         "questions": [
             {"id": "q1", "boxes": 2},
             {"id": "q2", "boxes": 3, "points": 2},
@@ -39,19 +43,36 @@ def probs_for(symbol: int, confidence: float, runner_up: int | None = None) -> l
     return probs
 
 
-def box(field: str, index: int, char: str, confidence: float = 0.999,
-        runner_up: int | None = None, quad=None) -> BoxRead:
+def box(
+    field: str,
+    index: int,
+    char: str,
+    confidence: float = 0.999,
+    runner_up: int | None = None,
+    quad=None,
+) -> BoxRead:
     symbol = BLANK if char in (" ", "_") else int(char)
     return BoxRead(
-        field=field, index=index, digit=None if symbol == BLANK else symbol,
-        confidence=confidence, blank=symbol == BLANK,
-        probs=probs_for(symbol, confidence, runner_up), quad=quad or [[0, 0]] * 4,
+        field=field,
+        index=index,
+        digit=None if symbol == BLANK else symbol,
+        confidence=confidence,
+        blank=symbol == BLANK,
+        probs=probs_for(symbol, confidence, runner_up),
+        quad=quad or [[0, 0]] * 4,
     )
 
 
-def page_result(layout: Layout, copy: int, values: dict[str, str], page: int = 1,
-                source_page: int | None = None, unsure: dict[tuple[str, int], tuple] | None = None,
-                status: PageStatus = PageStatus.OK, exam_id: str | None = None) -> PageResult:
+def page_result(
+    layout: Layout,
+    copy: int,
+    values: dict[str, str],
+    page: int = 1,
+    source_page: int | None = None,
+    unsure: dict[tuple[str, int], tuple] | None = None,
+    status: PageStatus = PageStatus.OK,
+    exam_id: str | None = None,
+) -> PageResult:
     """A page as read: `values` maps a field to its boxes' contents (" " = blank box);
     fields not given read blank. `unsure`: (field, index) -> (confidence, runner_up digit)."""
     unsure = unsure or {}
@@ -66,9 +87,17 @@ def page_result(layout: Layout, copy: int, values: dict[str, str], page: int = 1
     width, height = (round(v / MM_PER_INCH * DPI) for v in layout.page_size_mm)
     return PageResult(
         source_page=source_page if source_page is not None else copy,
-        status=status, exam_id=exam_id or layout.exam_id, layout_version=layout.version,
-        copy=copy, page=page, rotation=0, residual_mm=0.1, dpi=DPI, width_px=width,
-        height_px=height, boxes=boxes,
+        status=status,
+        exam_id=exam_id or layout.exam_id,
+        layout_version=layout.version,
+        copy=copy,
+        page=page,
+        rotation=0,
+        residual_mm=0.1,
+        dpi=DPI,
+        width_px=width,
+        height_px=height,
+        boxes=boxes,
     )
 
 
@@ -82,29 +111,56 @@ def pages_from_truth(truth: dict, layout: Layout) -> list[PageResult]:
     dpi = truth["dpi"]
     for page in truth["pages"]:
         if page["kind"] != "sheet":
-            status = (PageStatus.UNKNOWN_EXAM if page["kind"] == "other-exam"
-                      else PageStatus.NOT_A_SHEET)
-            pages.append(PageResult(source_page=page["source_page"], status=status,
-                                    message=f"synthetic {page['kind']} page",
-                                    exam_id=page.get("exam_id"),
-                                    layout_version=page.get("layout_version"), dpi=dpi))
+            status = (
+                PageStatus.UNKNOWN_EXAM if page["kind"] == "other-exam" else PageStatus.NOT_A_SHEET
+            )
+            pages.append(
+                PageResult(
+                    source_page=page["source_page"],
+                    status=status,
+                    message=f"synthetic {page['kind']} page",
+                    exam_id=page.get("exam_id"),
+                    layout_version=page.get("layout_version"),
+                    dpi=dpi,
+                )
+            )
             continue
         matrix = np.array(page["mm_to_px"])
         digits = {(b["field"], b["index"]): b["digit"] for b in page["boxes"]}
         boxes = []
         for cell in layout.cells(page["page"]):
-            corners = np.array([[cell.x_mm, cell.y_mm, 1], [cell.x_mm + cell.w_mm, cell.y_mm, 1],
-                                [cell.x_mm + cell.w_mm, cell.y_mm + cell.h_mm, 1],
-                                [cell.x_mm, cell.y_mm + cell.h_mm, 1]]) @ matrix.T
+            corners = (
+                np.array(
+                    [
+                        [cell.x_mm, cell.y_mm, 1],
+                        [cell.x_mm + cell.w_mm, cell.y_mm, 1],
+                        [cell.x_mm + cell.w_mm, cell.y_mm + cell.h_mm, 1],
+                        [cell.x_mm, cell.y_mm + cell.h_mm, 1],
+                    ]
+                )
+                @ matrix.T
+            )
             quad = (corners[:, :2] / corners[:, 2:]).tolist()
             digit = digits[(cell.field, cell.index)]
-            boxes.append(box(cell.field, cell.index, " " if digit is None else str(digit),
-                             quad=quad))
-        pages.append(PageResult(
-            source_page=page["source_page"], status=PageStatus.OK,
-            exam_id=page["exam_id"], layout_version=page["layout_version"],
-            copy=page["copy"], page=page["page"], rotation=page["rotation"], residual_mm=0.1,
-            dpi=dpi, width_px=page["width_px"], height_px=page["height_px"], boxes=boxes))
+            boxes.append(
+                box(cell.field, cell.index, " " if digit is None else str(digit), quad=quad)
+            )
+        pages.append(
+            PageResult(
+                source_page=page["source_page"],
+                status=PageStatus.OK,
+                exam_id=page["exam_id"],
+                layout_version=page["layout_version"],
+                copy=page["copy"],
+                page=page["page"],
+                rotation=page["rotation"],
+                residual_mm=0.1,
+                dpi=dpi,
+                width_px=page["width_px"],
+                height_px=page["height_px"],
+                boxes=boxes,
+            )
+        )
     return pages
 
 
@@ -114,6 +170,8 @@ def true_scores(truth: dict, exam) -> dict[str, float]:
     scores = {}
     for student in truth["students"]:
         scores[student["student_id"]] = sum(
-            questions[qid].points for qid, answer in student["answers"].items()
-            if answer is not None and questions[qid].key.accepts(answer))
+            questions[qid].points
+            for qid, answer in student["answers"].items()
+            if answer is not None and questions[qid].key.accepts(answer)
+        )
     return scores

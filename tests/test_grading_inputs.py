@@ -11,8 +11,9 @@ from worker.grading.roster import load_roster, parse_roster
 
 def test_key_with_bom_blank_lines_alternatives_and_points(tmp_path):
     path = tmp_path / "key.csv"
-    path.write_bytes("\ufeffQuestion,Answer,Points\r\n\r\nq1, 12 ,\r\nq2,7|07|70,2.5\r\n\r\n"
-                     .encode())
+    path.write_bytes(
+        "\ufeffQuestion,Answer,Points\r\n\r\nq1, 12 ,\r\nq2,7|07|70,2.5\r\n\r\n".encode()
+    )
     key = load_key(path)
     assert list(key.entries) == ["q1", "q2"]
     assert key.entries["q1"].answers == ("12",) and key.entries["q1"].points is None
@@ -67,8 +68,11 @@ def test_answers_compare_as_numbers():
 
 def test_roster_duplicates_named_with_lines_extra_columns_kept(tmp_path):
     path = tmp_path / "roster.csv"
-    path.write_text("student_id,name,class,email\n1234,Ann Müller,5a,a@x\n"
-                    "77,Bob,5b,b@x\n1234,Ann Again,5a,\nabc,Nobody,,\n", encoding="utf-8-sig")
+    path.write_text(
+        "student_id,name,class,email\n1234,Ann Müller,5a,a@x\n"
+        "77,Bob,5b,b@x\n1234,Ann Again,5a,\nabc,Nobody,,\n",
+        encoding="utf-8-sig",
+    )
     roster = load_roster(path, id_digits=4)
     assert [s.student_id for s in roster.students] == ["1234", "0077"]  # Excel drops zeros
     assert roster.students[0].name == "Ann Müller"

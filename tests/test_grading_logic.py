@@ -17,14 +17,18 @@ from worker.results import PageResult, PageStatus
 
 KEY = "question,answer\nq1,12\nq2,7|07\nq3,0\nq4,45\n"
 SETTINGS = get_settings()
-ID_SETTINGS = IdentifySettings(confidence_threshold=0.97, min_probability=0.01, min_ratio=100,
-                               probability_floor=1e-6)
+ID_SETTINGS = IdentifySettings(
+    confidence_threshold=0.97, min_probability=0.01, min_ratio=100, probability_floor=1e-6
+)
 
 
 def exam(roster: str | None = None, layout=None) -> Exam:
     layout = layout or small_layout()
-    return Exam.from_parts(layout, parse_key(KEY, "key.csv"),
-                           parse_roster(roster, layout.id_digits) if roster else None)
+    return Exam.from_parts(
+        layout,
+        parse_key(KEY, "key.csv"),
+        parse_roster(roster, layout.id_digits) if roster else None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,8 +51,12 @@ def test_answer_from_digits(digits, shown, gap):
 def test_score_question_outcomes_and_flags():
     q1, q2 = exam().questions[:2]
     right = score_question(q2, [box("q2", 0, " "), box("q2", 1, "0"), box("q2", 2, "7")], 0.97)
-    assert (right.answer, right.outcome, right.points, right.flags) == ("07", Outcome.CORRECT,
-                                                                      2.0, [])
+    assert (right.answer, right.outcome, right.points, right.flags) == (
+        "07",
+        Outcome.CORRECT,
+        2.0,
+        [],
+    )
     unsure = score_question(q1, [box("q1", 0, "1"), box("q1", 1, "2", 0.5, 7)], 0.97)
     assert unsure.outcome == Outcome.CORRECT and unsure.flags == [Flag.LOW_CONFIDENCE]
     assert unsure.low_confidence_boxes == [1] and unsure.needs_review
@@ -106,8 +114,12 @@ def test_roster_assignment_is_optimal_not_greedy():
 def test_roster_resolves_an_unsure_digit_and_flags_ids_matching_nobody():
     roster = parse_roster("student_id,name\n1234,Ann\n5678,Bob\n9999,Cid\n", 4)
     id_boxes = {
-        1: [box("student_id", 0, "1"), box("student_id", 1, "2"),
-            box("student_id", 2, "3", 0.7, runner_up=5), box("student_id", 3, "4")],
+        1: [
+            box("student_id", 0, "1"),
+            box("student_id", 1, "2"),
+            box("student_id", 2, "3", 0.7, runner_up=5),
+            box("student_id", 3, "4"),
+        ],
         2: [box("student_id", i, d) for i, d in enumerate("5671")],  # wrote a wrong digit
         3: [],  # ID page missing
     }
@@ -121,8 +133,10 @@ def test_without_roster_unsure_blank_and_shared_ids_are_flagged():
     id_boxes = {
         1: [box("student_id", i, d) for i, d in enumerate("1234")],
         2: [box("student_id", i, d) for i, d in enumerate("12 4")],
-        3: [*[box("student_id", i, d) for i, d in enumerate("567")],
-            box("student_id", 3, "8", 0.8)],
+        3: [
+            *[box("student_id", i, d) for i, d in enumerate("567")],
+            box("student_id", 3, "8", 0.8),
+        ],
         4: [box("student_id", i, d) for i, d in enumerate("1234")],
     }
     result = identify(id_boxes, 4, None, ID_SETTINGS)
@@ -135,15 +149,25 @@ def test_grade_totals_review_and_absent_students():
     layout = small_layout()
     the_exam = exam("student_id,name\n1234,Ann\n5678,Bob\n4321,Absent\n", layout)
     pages = [
-        page_result(layout, 1, {"student_id": "1234", "q1": "12", "q2": "  7", "q3": "0",
-                                "q4": "45"}),
-        page_result(layout, 2, {"student_id": "5678", "q1": "13", "q2": "7", "q4": "4"},
-                    unsure={("q4", 1): (0.6, 5)}),
+        page_result(
+            layout, 1, {"student_id": "1234", "q1": "12", "q2": "  7", "q3": "0", "q4": "45"}
+        ),
+        page_result(
+            layout,
+            2,
+            {"student_id": "5678", "q1": "13", "q2": "7", "q4": "4"},
+            unsure={("q4", 1): (0.6, 5)},
+        ),
     ]
     book = grade(pages, the_exam, SETTINGS)
     ann, bob = book.students
-    assert (ann.name, ann.score, ann.max_score, ann.percent, ann.needs_review) == \
-        ("Ann", 5, 5, 100.0, False)
+    assert (ann.name, ann.score, ann.max_score, ann.percent, ann.needs_review) == (
+        "Ann",
+        5,
+        5,
+        100.0,
+        False,
+    )
     assert (bob.score, bob.percent, bob.needs_review) == (2, 40.0, True)
     assert bob.review_reasons == ["q4: unsure read (box 2 blank at 60%)"]
     assert [r.student_id for r in book.absent] == ["4321"]
@@ -160,8 +184,9 @@ def test_item_analysis_share_blank_wrong_answer_and_discrimination():
         {"q1": "13", "q2": "8", "q3": "1", "q4": "45"},
         {"q1": "", "q2": "8", "q3": "1", "q4": "45"},
     ]
-    pages = [page_result(layout, c, {"student_id": f"{c:04d}", **a})
-             for c, a in enumerate(answers, 1)]
+    pages = [
+        page_result(layout, c, {"student_id": f"{c:04d}", **a}) for c, a in enumerate(answers, 1)
+    ]
     stats = {s.question: s for s in item_stats(grade(pages, the_exam, SETTINGS), 0.27, 5)}
     q1 = stats["q1"]
     assert (q1.students, q1.correct, q1.share_correct) == (6, 3, 0.5)
@@ -182,7 +207,9 @@ def test_missing_page_is_reported_once_and_its_questions_score_nothing():
     book = grade([page_result(layout, 1, answers, page=1)], the_exam, SETTINGS)
     (ann,) = book.students
     assert ann.needs_review and ann.student_id == "1234"
-    assert ann.review_reasons == ["sheet page 2 missing from the scans",
-                                  f"not read: {', '.join(on_page_2)}"]
+    assert ann.review_reasons == [
+        "sheet page 2 missing from the scans",
+        f"not read: {', '.join(on_page_2)}",
+    ]
     assert all(r.outcome == Outcome.UNREAD for r in ann.responses if r.question in on_page_2)
     assert ann.max_score == the_exam.max_score  # a missing page is not a smaller test

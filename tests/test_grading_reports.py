@@ -39,14 +39,21 @@ def graded(tmp_path):
     layout_path.write_text(layout.to_yaml(), encoding="utf-8")
     (tmp_path / "in" / "key.csv").write_text(KEY)
     (tmp_path / "in" / "roster.csv").write_text(
-        "student_id,name,class\n1234,Ann Müller,5a\n5678,=HYPERLINK(\"http://x\"),-5b\n"
-        "9999,Absent,5a\n", encoding="utf-8")
+        'student_id,name,class\n1234,Ann Müller,5a\n5678,=HYPERLINK("http://x"),-5b\n'
+        "9999,Absent,5a\n",
+        encoding="utf-8",
+    )
     exam = Exam.load(layout_path, tmp_path / "in" / "key.csv", tmp_path / "in" / "roster.csv")
     pages = [
-        page_result(layout, 1, {"student_id": "1234", "q1": "12", "q2": "  7", "q3": "0",
-                                "q4": "45"}),
-        page_result(layout, 2, {"student_id": "5678", "q1": "13", "q2": "7", "q4": "45"},
-                    unsure={("q4", 1): (0.6, 6)}),
+        page_result(
+            layout, 1, {"student_id": "1234", "q1": "12", "q2": "  7", "q3": "0", "q4": "45"}
+        ),
+        page_result(
+            layout,
+            2,
+            {"student_id": "5678", "q1": "13", "q2": "7", "q4": "45"},
+            unsure={("q4", 1): (0.6, 6)},
+        ),
         page_result(layout, 3, {"student_id": "    ", "q1": "12", "q2": "7 7"}),
     ]
     out = tmp_path / "out"
@@ -58,27 +65,49 @@ def test_students_responses_questions_csv(graded):
     out, summary = graded
     assert (summary.students, summary.needs_review, summary.absent) == (3, 2, ["9999"])
     students = read_csv(out / "students.csv")
-    assert list(students[0])[:11] == ["student_id", "name", "score", "max_score", "percent",
-                                      "needs_review", "review_reasons", "q1", "q2", "q3", "q4"]
+    assert list(students[0])[:11] == [
+        "student_id",
+        "name",
+        "score",
+        "max_score",
+        "percent",
+        "needs_review",
+        "review_reasons",
+        "q1",
+        "q2",
+        "q3",
+        "q4",
+    ]
     by_copy = {row["copy"]: row for row in students}
     ann = by_copy["1"]
-    assert (ann["name"], ann["score"], ann["max_score"], ann["percent"]) == \
-        ("Ann Müller", "5", "5", "100")
+    assert (ann["name"], ann["score"], ann["max_score"], ann["percent"]) == (
+        "Ann Müller",
+        "5",
+        "5",
+        "100",
+    )
     assert (ann["needs_review"], ann["q2"], ann["class"]) == ("no", "7", "5a")
     bob = by_copy["2"]
-    assert bob["name"] == "'=HYPERLINK(\"http://x\")" and bob["class"] == "'-5b"
-    assert bob["needs_review"] == "yes" and "q4: unsure read (box 2 5 at 60%)" in \
-        bob["review_reasons"]
+    assert bob["name"] == '\'=HYPERLINK("http://x")' and bob["class"] == "'-5b"
+    assert (
+        bob["needs_review"] == "yes" and "q4: unsure read (box 2 5 at 60%)" in bob["review_reasons"]
+    )
     nobody = by_copy["3"]
-    assert nobody["q2"] == "7_7" and "blank box inside the number 7_7" in \
-        nobody["review_reasons"]
+    assert nobody["q2"] == "7_7" and "blank box inside the number 7_7" in nobody["review_reasons"]
     responses = read_csv(out / "responses.csv")
     assert len(responses) == 3 * 4
     q4 = next(r for r in responses if r["copy"] == "2" and r["question"] == "q4")
-    assert (q4["answer"], q4["outcome"], q4["correct"], q4["points"]) == \
-        ("45", "correct", "yes", "1")
-    assert (q4["digits"], q4["confidences"], q4["flags"]) == ("4 5", "0.999 0.600",
-                                                              "low-confidence")
+    assert (q4["answer"], q4["outcome"], q4["correct"], q4["points"]) == (
+        "45",
+        "correct",
+        "yes",
+        "1",
+    )
+    assert (q4["digits"], q4["confidences"], q4["flags"]) == (
+        "4 5",
+        "0.999 0.600",
+        "low-confidence",
+    )
     questions = read_csv(out / "questions.csv")
     assert [q["question"] for q in questions] == ["q1", "q2", "q3", "q4"]
     assert json.loads((out / "summary.json").read_text())["students"] == 3
@@ -87,17 +116,31 @@ def test_students_responses_questions_csv(graded):
 
 
 def test_cells_neutralise_formulas_but_keep_numbers():
-    assert [cell(v) for v in ("=1+2", "+33", "-x", "@SUM(A1)", "\tx", "\rx")] == \
-        ["'=1+2", "'+33", "'-x", "'@SUM(A1)", "'\tx", "'\rx"]
-    assert [cell(v) for v in (-0.5, 3, 2.0, True, None, "007")] == \
-        ["-0.5", "3", "2", "yes", "", "007"]
+    assert [cell(v) for v in ("=1+2", "+33", "-x", "@SUM(A1)", "\tx", "\rx")] == [
+        "'=1+2",
+        "'+33",
+        "'-x",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+    ]
+    assert [cell(v) for v in (-0.5, 3, 2.0, True, None, "007")] == [
+        "-0.5",
+        "3",
+        "2",
+        "yes",
+        "",
+        "007",
+    ]
 
 
 def test_regrade_applies_overrides_and_rewrites_every_report(graded, tmp_path):
     out, _ = graded
     overrides = tmp_path / "overrides.csv"
-    overrides.write_text("student,question,value\n5678,q4,45\ncopy:3,student_id,9999\n"
-                         "copy:3,q2,77\ncopy:3,reviewed,yes\n5678,q1,12\n")
+    overrides.write_text(
+        "student,question,value\n5678,q4,45\ncopy:3,student_id,9999\n"
+        "copy:3,q2,77\ncopy:3,reviewed,yes\n5678,q1,12\n"
+    )
     summary = regrade(out, overrides_path=overrides)
     assert summary.overrides == 5 and summary.needs_review == 0
     rows = {r["copy"]: r for r in read_csv(out / "students.csv")}
@@ -179,9 +222,16 @@ def run_cli(*args):
 def test_cli_bad_key_is_exit_2_naming_the_line(repo_root, tmp_path):
     key = tmp_path / "key.csv"
     key.write_text("question,answer\nq1,7\nq2,five\n")
-    result = run_cli("grade", repo_root / "samples" / "scans.pdf", "--layout",
-                     repo_root / "samples" / "layout.yaml", "--key", key, "--out",
-                     tmp_path / "out")
+    result = run_cli(
+        "grade",
+        repo_root / "samples" / "scans.pdf",
+        "--layout",
+        repo_root / "samples" / "layout.yaml",
+        "--key",
+        key,
+        "--out",
+        tmp_path / "out",
+    )
     assert result.exit_code == 2
     assert f"{key}, line 3: question 'q2': answer 'five' is not a whole number" in result.output
     assert not (tmp_path / "out").exists()
@@ -189,13 +239,31 @@ def test_cli_bad_key_is_exit_2_naming_the_line(repo_root, tmp_path):
 
 def test_cli_missing_scan_and_bad_roster(repo_root, tmp_path):
     samples = repo_root / "samples"
-    result = run_cli("grade", tmp_path / "nope.pdf", "--layout", samples / "layout.yaml",
-                     "--key", samples / "key.csv", "--out", tmp_path / "out")
+    result = run_cli(
+        "grade",
+        tmp_path / "nope.pdf",
+        "--layout",
+        samples / "layout.yaml",
+        "--key",
+        samples / "key.csv",
+        "--out",
+        tmp_path / "out",
+    )
     assert result.exit_code == 2 and "no such scan file" in result.output
     roster = tmp_path / "roster.csv"
     roster.write_text("id,name\n1,A\n")
-    result = run_cli("grade", samples / "scans.pdf", "--layout", samples / "layout.yaml",
-                     "--key", samples / "key.csv", "--roster", roster, "--out", tmp_path / "o")
+    result = run_cli(
+        "grade",
+        samples / "scans.pdf",
+        "--layout",
+        samples / "layout.yaml",
+        "--key",
+        samples / "key.csv",
+        "--roster",
+        roster,
+        "--out",
+        tmp_path / "o",
+    )
     assert result.exit_code == 2 and "missing student_id" in result.output
 
 
@@ -204,8 +272,17 @@ def test_cli_empty_pdf_writes_empty_reports_and_exits_2(repo_root, tmp_path):
     empty = tmp_path / "empty.pdf"
     with open(empty, "wb") as f:
         PdfWriter().write(f)
-    result = run_cli("grade", empty, "--layout", samples / "layout.yaml", "--key",
-                     samples / "key.csv", "--out", tmp_path / "out", "--json")
+    result = run_cli(
+        "grade",
+        empty,
+        "--layout",
+        samples / "layout.yaml",
+        "--key",
+        samples / "key.csv",
+        "--out",
+        tmp_path / "out",
+        "--json",
+    )
     assert result.exit_code == 2
     summary = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     assert summary["students"] == 0
@@ -229,8 +306,11 @@ def test_exam_copied_into_output_so_regrade_needs_nothing_else(graded, tmp_path)
 
 def test_key_and_roster_problems_reach_the_summary(tmp_path):
     layout = small_layout()
-    exam = Exam.from_parts(layout, parse_key("question,answer\nq1,12\nq5,3\n", "key.csv"),
-                           parse_roster("student_id,name\n1234,A\n1234,B\n", 4, "roster.csv"))
+    exam = Exam.from_parts(
+        layout,
+        parse_key("question,answer\nq1,12\nq5,3\n", "key.csv"),
+        parse_roster("student_id,name\n1234,A\n1234,B\n", 4, "roster.csv"),
+    )
     pages = [page_result(layout, 1, {"student_id": "1234", "q1": "12"})]
     summary = grade_and_report(pages, exam, tmp_path)
     assert any("'q5' is not on the sheet" in p for p in summary.problems)
@@ -251,8 +331,11 @@ def test_compare_with_truth_counts_found_flagged_and_wrong(repo_root):
     truth = json.loads((samples / "truth.json").read_text())
     pages = pages_from_truth(truth, exam.layout)
     perfect = compare_with_truth(grade(pages, exam, get_settings()), truth)
-    assert (perfect["students_found"], perfect["exact_rate_unflagged"],
-            perfect["needs_review"]) == (12, 1.0, 0)
+    assert (
+        perfect["students_found"],
+        perfect["exact_rate_unflagged"],
+        perfect["needs_review"],
+    ) == (12, 1.0, 0)
     # A confident misread the grader cannot notice counts as an unflagged error.
     sheet = next(p for p in pages if p.ok and p.copy == 2)
     q1 = next(b for b in sheet.boxes if b.field == "q1")

@@ -41,8 +41,9 @@ def graded(samples, reader, tmp_path_factory):
     settings = get_settings()
     pages, problems = read_all_scans([samples / "scans.pdf"], exam, reader, settings)
     out = tmp_path_factory.mktemp("samples-out")
-    summary = grade_and_report(pages, exam, out, [samples / "scans.pdf"], settings,
-                               problems=problems)
+    summary = grade_and_report(
+        pages, exam, out, [samples / "scans.pdf"], settings, problems=problems
+    )
     truth = json.loads((samples / "truth.json").read_text())
     return out, summary, exam, truth
 
@@ -58,9 +59,12 @@ def test_every_student_found_and_unflagged_scores_exact(graded):
     assert sorted(int(r["copy"]) for r in students) == sorted(expected)
     scores = true_scores(truth, exam)
     unflagged = [r for r in students if r["needs_review"] == "no"]
-    wrong = [(r["copy"], r["student_id"], r["score"]) for r in unflagged
-             if r["student_id"] != expected[int(r["copy"])]["student_id"]
-             or float(r["score"]) != scores[r["student_id"]]]
+    wrong = [
+        (r["copy"], r["student_id"], r["score"])
+        for r in unflagged
+        if r["student_id"] != expected[int(r["copy"])]["student_id"]
+        or float(r["score"]) != scores[r["student_id"]]
+    ]
     assert wrong == [], "students not flagged for review must have their true ID and score"
     # How many need review depends on the model and its threshold (reported by `scangrade eval
     # grading`); with none accepted, the exactness check above would say nothing.
@@ -69,8 +73,9 @@ def test_every_student_found_and_unflagged_scores_exact(graded):
     roster = {r["student_id"] for r in rows(Path(exam.roster.source))}
     assert set(summary.absent) >= roster - present
     # A present student is only listed absent when their sheet's ID matched nobody: flagged.
-    flagged_ids = {expected[int(r["copy"])]["student_id"] for r in students
-                   if r["needs_review"] == "yes"}
+    flagged_ids = {
+        expected[int(r["copy"])]["student_id"] for r in students if r["needs_review"] == "yes"
+    }
     assert set(summary.absent) - (roster - present) <= flagged_ids
 
 
@@ -109,21 +114,26 @@ def test_csv_snapshots(graded, name):
     if UPDATE:
         SNAPSHOTS.mkdir(exist_ok=True)
         snapshot.write_bytes((out / name).read_bytes())
-    assert snapshot.exists(), (f"no snapshot {snapshot}; create it with"
-                               " SCANGRADE_UPDATE_SNAPSHOTS=1")
+    assert snapshot.exists(), f"no snapshot {snapshot}; create it with SCANGRADE_UPDATE_SNAPSHOTS=1"
     got_text, got_floats = _masked(out / name)
     want_text, want_floats = _masked(snapshot)
-    diff = "".join(difflib.unified_diff(want_text.splitlines(True), got_text.splitlines(True),
-                                        f"snapshot {name}", f"now {name}"))
-    assert not diff, (f"{name} differs from its snapshot (regenerate with"
-                      f" SCANGRADE_UPDATE_SNAPSHOTS=1 if intended):\n{diff}")
+    diff = "".join(
+        difflib.unified_diff(
+            want_text.splitlines(True), got_text.splitlines(True), f"snapshot {name}", f"now {name}"
+        )
+    )
+    assert not diff, (
+        f"{name} differs from its snapshot (regenerate with"
+        f" SCANGRADE_UPDATE_SNAPSHOTS=1 if intended):\n{diff}"
+    )
     for (where, column, got), (_, _, want) in zip(got_floats, want_floats, strict=True):
         got_values = [float(v) for v in got.split()]
         want_values = [float(v) for v in want.split()]
         assert len(got_values) == len(want_values), f"{name} {where}"
-        assert all(abs(g - w) <= FLOAT_COLUMNS[column]
-                   for g, w in zip(got_values, want_values, strict=True)), \
-            f"{name} {where}: {got} vs snapshot {want}"
+        assert all(
+            abs(g - w) <= FLOAT_COLUMNS[column]
+            for g, w in zip(got_values, want_values, strict=True)
+        ), f"{name} {where}: {got} vs snapshot {want}"
 
 
 def test_cli_on_a_pdf_of_another_exam(samples, tmp_path, reader):
@@ -136,9 +146,20 @@ def test_cli_on_a_pdf_of_another_exam(samples, tmp_path, reader):
     pdf = tmp_path / "other.pdf"
     with open(pdf, "wb") as f:
         writer.write(f)
-    result = CliRunner().invoke(build_app(), [
-        "grade", str(pdf), "--layout", str(samples / "layout.yaml"), "--key",
-        str(samples / "key.csv"), "--out", str(tmp_path / "out"), "--no-progress"])
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            "grade",
+            str(pdf),
+            "--layout",
+            str(samples / "layout.yaml"),
+            "--key",
+            str(samples / "key.csv"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "no student's sheet of this exam was found" in result.output
     notes = [r["note"] for r in rows(tmp_path / "out" / "pages.csv")]

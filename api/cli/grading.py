@@ -45,8 +45,10 @@ def _finish(summary, as_json: bool, fail_on_review: bool, started: float) -> Non
     else:
         typer.echo(summary.text())
     if summary.students == 0:
-        raise _fail("no student's sheet of this exam was found in the scans"
-                    + ("" if summary.pages else " (no page could be read)"))
+        raise _fail(
+            "no student's sheet of this exam was found in the scans"
+            + ("" if summary.pages else " (no page could be read)")
+        )
     if fail_on_review and (summary.needs_review or summary.pages_unassigned):
         raise typer.Exit(EXIT_NEEDS_REVIEW)
 
@@ -95,8 +97,9 @@ def grade(
         bar.close()
         raise _fail(f"cannot load the digit reader: {exc}", code=1) from None
     try:
-        pages, problems = read_all_scans(scans, exam, reader, settings,
-                                         on_page=lambda _page: bar.update(1))
+        pages, problems = read_all_scans(
+            scans, exam, reader, settings, on_page=lambda _page: bar.update(1)
+        )
     finally:
         bar.close()
     summary = grade_and_report(pages, exam, out, scans, settings, problems=problems)
@@ -113,16 +116,24 @@ def _progress_bar(scans: list[Path], enabled: bool):
             total += len(PdfReader(scan, strict=False).pages)
         except Exception:
             continue  # reported by the reading step
-    return tqdm(total=total, unit="page", desc="reading", file=sys.stderr,
-                disable=not enabled or total == 0, leave=False)
+    return tqdm(
+        total=total,
+        unit="page",
+        desc="reading",
+        file=sys.stderr,
+        disable=not enabled or total == 0,
+        leave=False,
+    )
 
 
 def regrade(
     out_dir: Annotated[Path, typer.Argument(help="Folder a `scangrade grade` wrote.")],
     overrides: Annotated[
         Path | None,
-        typer.Option(help="Corrections CSV: student,question,value (question may be a "
-                          "question id, student_id or reviewed; student may be copy:N)."),
+        typer.Option(
+            help="Corrections CSV: student,question,value (question may be a "
+            "question id, student_id or reviewed; student may be copy:N)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     fail_on_review: Annotated[
@@ -171,12 +182,18 @@ def eval_grading(
     reader = DigitReader.load(settings=settings)
     pages, problems = read_all_scans([scans], exam, reader, settings)
     read_s = time.perf_counter() - started
-    figures = compare_with_truth(grade_pages(pages, exam, settings),
-                                 json.loads(truth.read_text(encoding="utf-8")))
+    figures = compare_with_truth(
+        grade_pages(pages, exam, settings), json.loads(truth.read_text(encoding="utf-8"))
+    )
     with tempfile.TemporaryDirectory() as scratch:
-        summary = grade_and_report(pages, exam, out or scratch, [scans], settings,
-                                   problems=problems)
-    figures.update(confidence_threshold=settings.confidence_threshold,
-                   pages=len(pages), read_s=round(read_s, 1),
-                   report_s=summary.seconds, problems=summary.problems)
+        summary = grade_and_report(
+            pages, exam, out or scratch, [scans], settings, problems=problems
+        )
+    figures.update(
+        confidence_threshold=settings.confidence_threshold,
+        pages=len(pages),
+        read_s=round(read_s, 1),
+        report_s=summary.seconds,
+        problems=summary.problems,
+    )
     typer.echo(json.dumps(figures, indent=2))

@@ -99,4 +99,3 @@ def parse_csv(
         rows.append(CsvRow(reader.line_num, values, extra))
     assert header is not None
     return CsvTable(source, header, rows)
-

@@ -30,12 +30,19 @@ def compare_with_truth(book: Gradebook, truth: dict[str, Any]) -> dict[str, Any]
         truth_student = expected.get(student.copy)
         if truth_student is None:
             continue
-        right = (student.student_id == truth_student["student_id"]
-                 and student.score == true_score(truth_student["answers"], book))
+        right = student.student_id == truth_student["student_id"] and student.score == true_score(
+            truth_student["answers"], book
+        )
         if not right and not student.needs_review:
-            errors.append({"copy": student.copy, "student_id": student.student_id,
-                           "true_id": truth_student["student_id"], "score": student.score,
-                           "true_score": true_score(truth_student["answers"], book)})
+            errors.append(
+                {
+                    "copy": student.copy,
+                    "student_id": student.student_id,
+                    "true_id": truth_student["student_id"],
+                    "score": student.score,
+                    "true_score": true_score(truth_student["answers"], book),
+                }
+            )
         flagged_wrong += (not right) and student.needs_review
     exact = len(unflagged) - len(errors)
     return {
@@ -44,7 +51,8 @@ def compare_with_truth(book: Gradebook, truth: dict[str, Any]) -> dict[str, Any]
         "students_extra": len(set(found) - set(expected)),
         "needs_review": len(book.students) - len(unflagged),
         "review_rate": round((len(book.students) - len(unflagged)) / len(book.students), 3)
-        if book.students else None,
+        if book.students
+        else None,
         "unflagged": len(unflagged),
         "unflagged_exact": exact,
         "exact_rate_unflagged": round(exact / len(unflagged), 4) if unflagged else None,

@@ -77,8 +77,9 @@ def grade(
         id_read = not any(p in sheets.unread_pages for p in exam.id_pages)
         id_boxes[sheets.copy] = sheets.boxes(STUDENT_ID_FIELD) if id_read else []
     fixed_ids = {c: i for c, i in overrides.ids.items() if c in id_boxes}
-    identities = identify(id_boxes, exam.id_digits, exam.roster, identify_settings(settings),
-                          fixed_ids)
+    identities = identify(
+        id_boxes, exam.id_digits, exam.roster, identify_settings(settings), fixed_ids
+    )
     roster_by_id = exam.roster.by_id() if exam.roster is not None else {}
 
     students = []
@@ -87,8 +88,11 @@ def grade(
         responses = []
         for question in exam.questions:
             boxes = None if question.page in sheets.unread_pages else sheets.boxes(question.id)
-            responses.append(score_question(question, boxes, settings.confidence_threshold,
-                                            answers.get(question.id)))
+            responses.append(
+                score_question(
+                    question, boxes, settings.confidence_threshold, answers.get(question.id)
+                )
+            )
         identity = identities[sheets.copy]
         reasons = review_reasons(sheets.problems, identity, responses)
         needs_review = bool(reasons)
@@ -96,17 +100,19 @@ def grade(
             needs_review = False
             reasons = [*reasons, REVIEWED_NOTE] if reasons else []
         known = roster_by_id.get(identity.student_id)
-        students.append(StudentResult(
-            copy=sheets.copy,
-            identity=identity,
-            responses=responses,
-            sheets=sheets,
-            extra=dict(known.extra) if known else {},
-            score=sum(r.points for r in responses),
-            max_score=sum(r.max_points for r in responses),
-            review_reasons=reasons,
-            needs_review=needs_review,
-        ))
+        students.append(
+            StudentResult(
+                copy=sheets.copy,
+                identity=identity,
+                responses=responses,
+                sheets=sheets,
+                extra=dict(known.extra) if known else {},
+                score=sum(r.points for r in responses),
+                max_score=sum(r.max_points for r in responses),
+                review_reasons=reasons,
+                needs_review=needs_review,
+            )
+        )
     students.sort(key=lambda s: (s.student_id == "", s.student_id, s.copy))
     claimed = {s.student_id for s in students}
     absent = [r for r in exam.roster.students if r.student_id not in claimed] if exam.roster else []

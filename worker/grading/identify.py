@@ -49,8 +49,9 @@ def _read_id(boxes: list[BoxRead], id_digits: int) -> str:
     chars = []
     for i in range(id_digits):
         box = by_index.get(i)
-        chars.append(UNREAD_DIGIT if box is None or box.blank or box.digit is None
-                     else str(box.digit))
+        chars.append(
+            UNREAD_DIGIT if box is None or box.blank or box.digit is None else str(box.digit)
+        )
     return "".join(chars)
 
 
@@ -69,8 +70,7 @@ def _digit_probs(boxes: list[BoxRead], id_digits: int) -> np.ndarray | None:
 
 def _unsure_boxes(boxes: list[BoxRead], threshold: float) -> list[str]:
     return [
-        f"ID box {b.index + 1} read as {'blank' if b.blank else b.digit} at"
-        f" {b.confidence:.0%}"
+        f"ID box {b.index + 1} read as {'blank' if b.blank else b.digit} at {b.confidence:.0%}"
         for b in sorted(boxes, key=lambda b: b.index)
         if b.confidence < threshold or b.blank
     ]
@@ -91,11 +91,12 @@ def _without_roster(
     counts = Counter(i.student_id for i in result.values() if i.student_id)
     for copy, identity in result.items():
         if counts[identity.student_id] > 1:
-            others = [str(c) for c, o in result.items()
-                      if o.student_id == identity.student_id and c != copy]
-            identity.reasons.append(
-                f"ID {identity.student_id} is also on copy {', '.join(others)}"
-            )
+            others = [
+                str(c)
+                for c, o in result.items()
+                if o.student_id == identity.student_id and c != copy
+            ]
+            identity.reasons.append(f"ID {identity.student_id} is also on copy {', '.join(others)}")
     return result
 
 
@@ -113,17 +114,22 @@ def identify(
             {c: b for c, b in id_boxes.items() if c not in fixed}, id_digits, settings
         )
         for copy, student_id in fixed.items():
-            result[copy] = Identity(student_id, _read_id(id_boxes.get(copy, []), id_digits),
-                                    corrected=True)
+            result[copy] = Identity(
+                student_id, _read_id(id_boxes.get(copy, []), id_digits), corrected=True
+            )
         return result
 
     by_id = roster.by_id()
     result = {}
     for copy, student_id in fixed.items():
         known = by_id.get(student_id)
-        result[copy] = Identity(student_id, _read_id(id_boxes.get(copy, []), id_digits),
-                                name=known.name if known else "", on_roster=known is not None,
-                                corrected=True)
+        result[copy] = Identity(
+            student_id,
+            _read_id(id_boxes.get(copy, []), id_digits),
+            name=known.name if known else "",
+            on_roster=known is not None,
+            corrected=True,
+        )
     taken = set(fixed.values())
     candidates = [s for s in roster.students if s.student_id not in taken]
     sheets: list[int] = []
@@ -134,12 +140,12 @@ def identify(
         read = _read_id(id_boxes[copy], id_digits)
         probs = _digit_probs(id_boxes[copy], id_digits)
         if probs is None:
-            result[copy] = Identity("", read, reasons=["ID boxes not read (page missing or"
-                                                       " unreadable)"])
+            result[copy] = Identity(
+                "", read, reasons=["ID boxes not read (page missing or unreadable)"]
+            )
             continue
         if not candidates:
-            result[copy] = Identity(_shown(read), read,
-                                    reasons=[f"ID {read} is not on the roster"])
+            result[copy] = Identity(_shown(read), read, reasons=[f"ID {read} is not on the roster"])
             continue
         logp = np.log(np.maximum(probs, settings.probability_floor))
         digits = np.array([[int(ch) for ch in s.student_id] for s in candidates])  # (R, D)
@@ -161,9 +167,14 @@ def identify(
     for row, copy in enumerate(sheets):
         read = _read_id(id_boxes[copy], id_digits)
         if row not in assignment:  # more sheets than roster students
-            result[copy] = Identity(_shown(read), read,
-                                    reasons=[f"ID read as {read} is not on the roster (every"
-                                             " roster student is matched to another sheet)"])
+            result[copy] = Identity(
+                _shown(read),
+                read,
+                reasons=[
+                    f"ID read as {read} is not on the roster (every"
+                    " roster student is matched to another sheet)"
+                ],
+            )
             continue
         col = assignment[row]
         student = candidates[col]
@@ -172,13 +183,16 @@ def identify(
             # Never guess: the sheet keeps the ID as read and the roster student stays absent.
             top = candidates[int(best[row])]
             result[copy] = Identity(
-                _shown(read), read, reasons=[
+                _shown(read),
+                read,
+                reasons=[
                     f"ID read as {read} matches no roster student well (closest:"
                     f" {top.student_id} {top.name}, probability"
-                    f" {math.exp(float(scores[row].max())):.0e})"])
+                    f" {math.exp(float(scores[row].max())):.0e})"
+                ],
+            )
             continue
-        identity = Identity(student.student_id, read, student.name, math.exp(logp),
-                            on_roster=True)
+        identity = Identity(student.student_id, read, student.name, math.exp(logp), on_roster=True)
         others = np.delete(scores[row], col)
         if others.size and logp - float(others.max()) < math.log(settings.min_ratio):
             rival = candidates[int(np.argsort(scores[row])[-2 if int(best[row]) == col else -1])]
@@ -186,8 +200,11 @@ def identify(
                 f"ID read as {read} could also be {rival.student_id} ({rival.name})"
             )
         if plausible[row] and claims[int(best[row])] > 1:
-            rivals = [str(sheets[r]) for r in range(len(sheets))
-                      if plausible[r] and best[r] == best[row] and r != row]
+            rivals = [
+                str(sheets[r])
+                for r in range(len(sheets))
+                if plausible[r] and best[r] == best[row] and r != row
+            ]
             identity.reasons.append(
                 f"copies {copy} and {', '.join(rivals)} both read as"
                 f" {candidates[int(best[row])].student_id}"

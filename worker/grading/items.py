@@ -39,30 +39,41 @@ def item_stats(book: Gradebook, group_share: float, min_students: int) -> list[I
     stats = []
     for i, question in enumerate(book.exam.questions):
         graded = question.key is not None
-        read = [s.responses[i] for s in book.students if s.responses[i].outcome in ANSWERED
-                or (not graded and s.responses[i].outcome == Outcome.UNGRADED)]
+        read = [
+            s.responses[i]
+            for s in book.students
+            if s.responses[i].outcome in ANSWERED
+            or (not graded and s.responses[i].outcome == Outcome.UNGRADED)
+        ]
         n = len(read)
         correct = sum(r.outcome == Outcome.CORRECT for r in read)
         blank = sum(r.answer == "" for r in read)
-        wrong = Counter(normalize_answer(r.answer.replace("_", ""))
-                        for r in read if r.outcome == Outcome.INCORRECT)
+        wrong = Counter(
+            normalize_answer(r.answer.replace("_", ""))
+            for r in read
+            if r.outcome == Outcome.INCORRECT
+        )
         # Most frequent first, then the smaller number, so the choice is deterministic.
         top_wrong = min(wrong.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]), default=None)
         discrimination = None
         if graded and len(ranked) >= min_students:
+
             def share(students, index=i):
                 return sum(s.responses[index].outcome == Outcome.CORRECT for s in students) / group
+
             discrimination = round(share(upper) - share(lower), 3)
-        stats.append(ItemStats(
-            question=question.id,
-            points=question.points,
-            key="|".join(question.key.answers) if graded else "",
-            students=n,
-            correct=correct,
-            share_correct=round(correct / n, 3) if graded and n else None,
-            share_blank=round(blank / n, 3) if n else None,
-            most_common_wrong=top_wrong[0] if top_wrong else "",
-            most_common_wrong_count=top_wrong[1] if top_wrong else 0,
-            discrimination=discrimination,
-        ))
+        stats.append(
+            ItemStats(
+                question=question.id,
+                points=question.points,
+                key="|".join(question.key.answers) if graded else "",
+                students=n,
+                correct=correct,
+                share_correct=round(correct / n, 3) if graded and n else None,
+                share_blank=round(blank / n, 3) if n else None,
+                most_common_wrong=top_wrong[0] if top_wrong else "",
+                most_common_wrong_count=top_wrong[1] if top_wrong else 0,
+                discrimination=discrimination,
+            )
+        )
     return stats

@@ -57,8 +57,9 @@ class GradingSummary:
     def text(self) -> str:
         """The short summary the CLI prints."""
         if self.students:
-            mean = (f"mean score {self.mean_score:g}/{self.max_score:g}"
-                    + (f" ({self.mean_percent:g}%)" if self.mean_percent is not None else ""))
+            mean = f"mean score {self.mean_score:g}/{self.max_score:g}" + (
+                f" ({self.mean_percent:g}%)" if self.mean_percent is not None else ""
+            )
         else:
             mean = "no scores"
         lines = [
@@ -69,15 +70,17 @@ class GradingSummary:
         if self.pages_unassigned:
             lines.append(f"{self.pages_unassigned} page(s) belong to no student: see pages.csv")
         if self.absent:
-            lines.append(f"{len(self.absent)} roster student(s) without a sheet:"
-                         f" {', '.join(self.absent)}")
+            lines.append(
+                f"{len(self.absent)} roster student(s) without a sheet: {', '.join(self.absent)}"
+            )
         lines.extend(f"problem: {p}" for p in self.problems)
         lines.append(f"reports in {self.out_dir}")
         return "\n".join(lines)
 
 
-def _summary(book: Gradebook, pages: list[PageResult], out_dir: Path,
-             problems: list[str], overrides: int) -> GradingSummary:
+def _summary(
+    book: Gradebook, pages: list[PageResult], out_dir: Path, problems: list[str], overrides: int
+) -> GradingSummary:
     graded = book.students
     mean = round(sum(s.score for s in graded) / len(graded), 2) if graded else None
     percents = [s.percent for s in graded if s.percent is not None]
@@ -97,16 +100,20 @@ def _summary(book: Gradebook, pages: list[PageResult], out_dir: Path,
     )
 
 
-def save_inputs(pages: list[PageResult], exam: Exam, scans: Sequence[Path], out_dir: Path,
-                problems: list[str]) -> None:
+def save_inputs(
+    pages: list[PageResult], exam: Exam, scans: Sequence[Path], out_dir: Path, problems: list[str]
+) -> None:
     inputs = out_dir / INPUTS_DIR
     (inputs / "scans").mkdir(parents=True, exist_ok=True)
     with open(inputs / PAGES_FILE, "w", encoding="utf-8") as f:
         for page in sorted(pages, key=lambda p: p.source_page):
             f.write(json.dumps(page.to_json()) + "\n")
     files: dict[str, Any] = {}
-    for name, path in (("layout", exam.layout_path), ("key", exam.key_path),
-                       ("roster", exam.roster_path)):
+    for name, path in (
+        ("layout", exam.layout_path),
+        ("key", exam.key_path),
+        ("roster", exam.roster_path),
+    ):
         if path is None:
             continue
         target = inputs / f"{name}{Path(path).suffix or '.txt'}"
@@ -118,8 +125,10 @@ def save_inputs(pages: list[PageResult], exam: Exam, scans: Sequence[Path], out_
         files["layout"] = "layout.yaml"
     if exam.key_path is None:
         lines = ["question,answer,points"]
-        lines += [f"{e.question},{'|'.join(e.answers)},{'' if e.points is None else e.points}"
-                  for e in exam.key.entries.values()]
+        lines += [
+            f"{e.question},{'|'.join(e.answers)},{'' if e.points is None else e.points}"
+            for e in exam.key.entries.values()
+        ]
         (inputs / "key.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         files["key"] = "key.csv"
     saved_scans = []
@@ -165,22 +174,30 @@ def grade_and_report(
     if keep_inputs:
         save_inputs(pages, exam, scan_paths, out_dir, problems)
     book = grade(pages, exam, settings, overrides)
-    stats = item_stats(book, settings.discrimination_group_share,
-                       settings.discrimination_min_students)
+    stats = item_stats(
+        book, settings.discrimination_group_share, settings.discrimination_min_students
+    )
     files = write_reports(book, stats, pages, out_dir)
     summary = _summary(book, pages, out_dir, problems, overrides.count if overrides else 0)
     review_path = out_dir / REVIEW_PDF
     try:
         summary.review_pages = write_review_pdf(
-            book, pages, scan_paths, review_path, settings.review_dpi,
-            settings.confidence_threshold, settings.review_jpeg_quality)
+            book,
+            pages,
+            scan_paths,
+            review_path,
+            settings.review_dpi,
+            settings.confidence_threshold,
+            settings.review_jpeg_quality,
+        )
         files.append(review_path)
     except Exception as exc:  # the CSVs are written; say what is missing rather than lose them
         summary.problems.append(f"review.pdf could not be written: {exc}")
     summary.files = [str(p.name) for p in files]
     summary.seconds = round(time.perf_counter() - started, 2)
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_json(), indent=2) + "\n",
-                                        encoding="utf-8")
+    (out_dir / SUMMARY_FILE).write_text(
+        json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8"
+    )
     return summary
 
 
@@ -191,8 +208,11 @@ def load_saved(
     inputs = Path(out_dir) / INPUTS_DIR
     manifest_path = inputs / MANIFEST_FILE
     if not manifest_path.is_file() or not (inputs / PAGES_FILE).is_file():
-        raise GradingInputError(out_dir, "not a scangrade output folder (inputs/manifest.json"
-                                " is missing); run `scangrade grade` into it first")
+        raise GradingInputError(
+            out_dir,
+            "not a scangrade output folder (inputs/manifest.json"
+            " is missing); run `scangrade grade` into it first",
+        )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     exam = None
     if load_exam:
@@ -225,9 +245,13 @@ def regrade(
         rows = load_overrides(overrides_path)
         automatic = grade(pages, exam, settings)
         resolved = resolve_overrides(
-            rows, str(overrides_path), automatic.copies_by_id(),
-            {s.copy for s in automatic.students}, [q.id for q in exam.questions],
-            exam.id_digits)
+            rows,
+            str(overrides_path),
+            automatic.copies_by_id(),
+            {s.copy for s in automatic.students},
+            [q.id for q in exam.questions],
+            exam.id_digits,
+        )
         saved = Path(out_dir) / INPUTS_DIR / "overrides.csv"
         if not (saved.exists() and saved.resolve() == Path(overrides_path).resolve()):
             shutil.copyfile(overrides_path, saved)
@@ -262,7 +286,8 @@ def read_all_scans(
             continue
         try:
             results: Iterable[PageResult] = read_scans(
-                scan, {exam.exam_id: exam.layout}, reader, settings)
+                scan, {exam.exam_id: exam.layout}, reader, settings
+            )
             for page in results:
                 page.source_page += offset
                 pages.append(page)

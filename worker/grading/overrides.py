@@ -46,8 +46,9 @@ class CopyOverrides:
 
 
 def parse_overrides(text: str, source: str = "overrides.csv") -> list[OverrideRow]:
-    table = parse_csv(text, source, ("student", "value"), ("question", "question_or_id"),
-                      OverridesError)
+    table = parse_csv(
+        text, source, ("student", "value"), ("question", "question_or_id"), OverridesError
+    )
     rows = []
     for row in table.rows:
         target = row.values["question"] or row.values["question_or_id"]
@@ -87,33 +88,44 @@ def resolve_overrides(
             found = copies_by_id.get(row.student) or copies_by_id.get(row.student.zfill(id_digits))
             if not found:
                 raise OverridesError(
-                    source, f"no student {row.student!r} in students.csv (use copy:N for a"
-                    " sheet without a usable ID)", row.line)
+                    source,
+                    f"no student {row.student!r} in students.csv (use copy:N for a"
+                    " sheet without a usable ID)",
+                    row.line,
+                )
             if len(found) > 1:
                 raise OverridesError(
-                    source, f"student {row.student!r} is on copies"
-                    f" {', '.join(map(str, found))}; write copy:N instead", row.line)
+                    source,
+                    f"student {row.student!r} is on copies"
+                    f" {', '.join(map(str, found))}; write copy:N instead",
+                    row.line,
+                )
             copy = found[0]
         target = row.target
         value = row.value
         if target.lower() in ID_FIELDS:
             if not (value.isascii() and value.isdigit()) or len(value) > id_digits:
                 raise OverridesError(
-                    source, f"student ID {value!r} must be up to {id_digits} digits", row.line)
+                    source, f"student ID {value!r} must be up to {id_digits} digits", row.line
+                )
             resolved.ids[copy] = value.zfill(id_digits)
         elif target.lower() == REVIEWED_FIELD:
             if value.lower() not in _YES | _NO:
-                raise OverridesError(source, f"reviewed must be yes or no, not {value!r}",
-                                     row.line)
+                raise OverridesError(source, f"reviewed must be yes or no, not {value!r}", row.line)
             resolved.reviewed[copy] = value.lower() in _YES
         elif target in question_ids:
             if value and not (value.isascii() and value.isdigit()):
                 raise OverridesError(
-                    source, f"answer {value!r} to {target} must be digits 0-9 (empty = blank)",
-                    row.line)
+                    source,
+                    f"answer {value!r} to {target} must be digits 0-9 (empty = blank)",
+                    row.line,
+                )
             resolved.answers.setdefault(copy, {})[target] = value
         else:
             raise OverridesError(
-                source, f"{target!r} is neither a question ({', '.join(question_ids)}) nor"
-                " student_id nor reviewed", row.line)
+                source,
+                f"{target!r} is neither a question ({', '.join(question_ids)}) nor"
+                " student_id nor reviewed",
+                row.line,
+            )
     return resolved

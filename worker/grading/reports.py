@@ -25,15 +25,44 @@ ENCODING = "utf-8-sig"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REASON_SEPARATOR = "; "
 
-STUDENT_COLUMNS = ("student_id", "name", "score", "max_score", "percent", "needs_review",
-                   "review_reasons")
+STUDENT_COLUMNS = (
+    "student_id",
+    "name",
+    "score",
+    "max_score",
+    "percent",
+    "needs_review",
+    "review_reasons",
+)
 STUDENT_TRAILING_COLUMNS = ("copy", "pdf_pages", "id_read", "id_probability")
-RESPONSE_COLUMNS = ("student_id", "name", "copy", "question", "answer", "key", "outcome",
-                    "correct", "points", "max_points", "digits", "confidences", "flags",
-                    "needs_review")
-QUESTION_COLUMNS = ("question", "points", "key", "students", "correct", "share_correct",
-                    "share_blank", "most_common_wrong", "most_common_wrong_count",
-                    "discrimination")
+RESPONSE_COLUMNS = (
+    "student_id",
+    "name",
+    "copy",
+    "question",
+    "answer",
+    "key",
+    "outcome",
+    "correct",
+    "points",
+    "max_points",
+    "digits",
+    "confidences",
+    "flags",
+    "needs_review",
+)
+QUESTION_COLUMNS = (
+    "question",
+    "points",
+    "key",
+    "students",
+    "correct",
+    "share_correct",
+    "share_blank",
+    "most_common_wrong",
+    "most_common_wrong_count",
+    "discrimination",
+)
 PAGE_COLUMNS = ("pdf_page", "status", "exam_id", "copy", "sheet_page", "student_id", "note")
 
 
@@ -70,14 +99,23 @@ def student_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
     rows = []
     for s in book.students:
         probability = s.identity.probability
-        rows.append([
-            s.student_id, s.name, s.score, s.max_score, s.percent, s.needs_review,
-            REASON_SEPARATOR.join(s.review_reasons),
-            *[r.answer for r in s.responses],
-            s.copy, " ".join(map(str, s.sheets.source_pages)), s.identity.read_id,
-            round(probability, 4) if probability is not None else None,
-            *[s.extra.get(c, "") for c in extra],
-        ])
+        rows.append(
+            [
+                s.student_id,
+                s.name,
+                s.score,
+                s.max_score,
+                s.percent,
+                s.needs_review,
+                REASON_SEPARATOR.join(s.review_reasons),
+                *[r.answer for r in s.responses],
+                s.copy,
+                " ".join(map(str, s.sheets.source_pages)),
+                s.identity.read_id,
+                round(probability, 4) if probability is not None else None,
+                *[s.extra.get(c, "") for c in extra],
+            ]
+        )
     return header, rows
 
 
@@ -85,20 +123,43 @@ def response_rows(book: Gradebook) -> list[list[object]]:
     rows = []
     for s in book.students:
         for question, r in zip(book.exam.questions, s.responses, strict=True):
-            rows.append([
-                s.student_id, s.name, s.copy, r.question, r.answer,
-                "|".join(question.key.answers) if question.key else "", str(r.outcome),
-                r.outcome == "correct", r.points, r.max_points,
-                " ".join("_" if b.blank or b.digit is None else str(b.digit) for b in r.boxes),
-                " ".join(f"{b.confidence:.3f}" for b in r.boxes),
-                " ".join(str(f) for f in r.flags), s.needs_review,
-            ])
+            rows.append(
+                [
+                    s.student_id,
+                    s.name,
+                    s.copy,
+                    r.question,
+                    r.answer,
+                    "|".join(question.key.answers) if question.key else "",
+                    str(r.outcome),
+                    r.outcome == "correct",
+                    r.points,
+                    r.max_points,
+                    " ".join("_" if b.blank or b.digit is None else str(b.digit) for b in r.boxes),
+                    " ".join(f"{b.confidence:.3f}" for b in r.boxes),
+                    " ".join(str(f) for f in r.flags),
+                    s.needs_review,
+                ]
+            )
     return rows
 
 
 def question_rows(stats: list[ItemStats]) -> list[list[object]]:
-    return [[i.question, i.points, i.key, i.students, i.correct, i.share_correct, i.share_blank,
-             i.most_common_wrong, i.most_common_wrong_count, i.discrimination] for i in stats]
+    return [
+        [
+            i.question,
+            i.points,
+            i.key,
+            i.students,
+            i.correct,
+            i.share_correct,
+            i.share_blank,
+            i.most_common_wrong,
+            i.most_common_wrong_count,
+            i.discrimination,
+        ]
+        for i in stats
+    ]
 
 
 def page_rows(book: Gradebook, pages: list[PageResult]) -> list[list[object]]:
@@ -112,17 +173,26 @@ def page_rows(book: Gradebook, pages: list[PageResult]) -> list[list[object]]:
         note = reasons.get(p.source_page, p.message)
         if student is not None and p.source_page not in used:
             note = "duplicate scan of this sheet page, not used"
-        rows.append([p.source_page, str(p.status), p.exam_id, p.copy, p.page,
-                     student.student_id if student else None, note])
+        rows.append(
+            [
+                p.source_page,
+                str(p.status),
+                p.exam_id,
+                p.copy,
+                p.page,
+                student.student_id if student else None,
+                note,
+            ]
+        )
     return rows
 
 
-def write_reports(book: Gradebook, stats: list[ItemStats], pages: list[PageResult],
-                  out_dir: Path) -> list[Path]:
+def write_reports(
+    book: Gradebook, stats: list[ItemStats], pages: list[PageResult], out_dir: Path
+) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     header, rows = student_rows(book)
-    written = [out_dir / n for n in ("students.csv", "responses.csv", "questions.csv",
-                                     "pages.csv")]
+    written = [out_dir / n for n in ("students.csv", "responses.csv", "questions.csv", "pages.csv")]
     write_csv(written[0], header, rows)
     write_csv(written[1], RESPONSE_COLUMNS, response_rows(book))
     write_csv(written[2], QUESTION_COLUMNS, question_rows(stats))

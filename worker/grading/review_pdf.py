@@ -75,8 +75,9 @@ def _score_line(s: StudentResult) -> str:
     return f"{who} · {s.score:g}/{s.max_score:g}{percent} · copy {s.copy}"
 
 
-def _student_sheet(s: StudentResult, sheet_page: int, page: PageResult, n_pages: int,
-                   threshold: float) -> PageSheet:
+def _student_sheet(
+    s: StudentResult, sheet_page: int, page: PageResult, n_pages: int, threshold: float
+) -> PageSheet:
     colours: dict[tuple[str, int], tuple[int, int, int]] = {}
     for r in s.responses:
         base = OUTCOME_COLOURS.get(r.outcome, GREY)
@@ -86,8 +87,7 @@ def _student_sheet(s: StudentResult, sheet_page: int, page: PageResult, n_pages:
     for b in page.boxes:
         if b.field == STUDENT_ID_FIELD:
             colours[(b.field, b.index)] = AMBER if b.confidence < threshold else id_colour
-    header = [f"{_score_line(s)} · sheet page {sheet_page}/{n_pages} · PDF page"
-              f" {page.source_page}"]
+    header = [f"{_score_line(s)} · sheet page {sheet_page}/{n_pages} · PDF page {page.source_page}"]
     if s.needs_review:
         header.append("NEEDS REVIEW: " + "; ".join(s.review_reasons))
     return PageSheet(page, header, s.needs_review, colours)
@@ -102,15 +102,19 @@ def plan_pages(book: Gradebook, pages: list[PageResult], threshold: float) -> li
         for sheet_page, page in sorted(s.sheets.pages.items()):
             used.add(page.source_page)
             (review if s.needs_review else fine).append(
-                _student_sheet(s, sheet_page, page, n_pages, threshold))
+                _student_sheet(s, sheet_page, page, n_pages, threshold)
+            )
     reasons = {u.page.source_page: u.reason for u in book.unassigned}
     stray = []
     for page in sorted(pages, key=lambda p: p.source_page):
         if page.source_page in used:
             continue
         why = reasons.get(page.source_page, "duplicate scan of a sheet page, not used")
-        stray.append(PageSheet(page, [f"PDF page {page.source_page}: not graded",
-                                      f"NEEDS REVIEW: {why}"], True, {}))
+        stray.append(
+            PageSheet(
+                page, [f"PDF page {page.source_page}: not graded", f"NEEDS REVIEW: {why}"], True, {}
+            )
+        )
     return [*review, *stray, *fine]
 
 
@@ -150,8 +154,7 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
             draw.text((left, top - 1), _label(box), fill=colour, font=label_font, anchor="lb")
     header_font = ImageFont.load_default(size=max(9, round(dpi * 0.14)))
     chars_per_line = max(40, int(image.width / (dpi * 0.075)))
-    lines = [part for line in sheet.header
-             for part in textwrap.wrap(line, chars_per_line) or [""]]
+    lines = [part for line in sheet.header for part in textwrap.wrap(line, chars_per_line) or [""]]
     line_height = round(header_font.size * 1.35)
     band = line_height * len(lines) + line_height // 2
     page = Image.new("RGB", (image.width, image.height + band), HEADER_BG)
@@ -159,8 +162,12 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
     header = ImageDraw.Draw(page)
     for i, line in enumerate(lines):
         colour = RED if sheet.alert and i > 0 else (0, 0, 0)
-        header.text((line_height // 2, line_height // 4 + i * line_height), line, fill=colour,
-                    font=header_font)
+        header.text(
+            (line_height // 2, line_height // 4 + i * line_height),
+            line,
+            fill=colour,
+            font=header_font,
+        )
     return page
 
 
@@ -175,15 +182,20 @@ def _rasterize(scans: ScanPages, numbers: list[int], dpi: int) -> dict[int, Imag
         if where is None:
             continue
         pdf, local = where
-        if runs and runs[-1][0] == pdf and runs[-1][1][-1][1] == local - 1 \
-                and len(runs[-1][1]) < RASTER_CHUNK:
+        if (
+            runs
+            and runs[-1][0] == pdf
+            and runs[-1][1][-1][1] == local - 1
+            and len(runs[-1][1]) < RASTER_CHUNK
+        ):
             runs[-1][1].append((number, local))
         else:
             runs.append((pdf, [(number, local)]))
     for pdf, run in runs:
         try:
-            rendered = convert_from_path(pdf, dpi=dpi, first_page=run[0][1],
-                                         last_page=run[-1][1], grayscale=True)
+            rendered = convert_from_path(
+                pdf, dpi=dpi, first_page=run[0][1], last_page=run[-1][1], grayscale=True
+            )
         except Exception:
             continue  # drawn on a blank canvas instead
         for (number, _), image in zip(run, rendered, strict=False):
@@ -199,8 +211,15 @@ def _blank_canvas(page: PageResult, dpi: int) -> Image.Image:
     return Image.new("L", size, 255)
 
 
-def write_review_pdf(book: Gradebook, pages: list[PageResult], scans: Sequence[Path],
-                     path: Path, dpi: int, threshold: float, jpeg_quality: int) -> int:
+def write_review_pdf(
+    book: Gradebook,
+    pages: list[PageResult],
+    scans: Sequence[Path],
+    path: Path,
+    dpi: int,
+    threshold: float,
+    jpeg_quality: int,
+) -> int:
     """Writes review.pdf; returns its page count. Pages come from `scans` in order."""
     import img2pdf
 
@@ -217,14 +236,18 @@ def write_review_pdf(book: Gradebook, pages: list[PageResult], scans: Sequence[P
             image = images.get(sheet.page.source_page) or _blank_canvas(sheet.page, dpi)
             buffer = io.BytesIO()
             draw_page(image, sheet, dpi, threshold).save(
-                buffer, format="JPEG", quality=jpeg_quality, dpi=(dpi, dpi))
+                buffer, format="JPEG", quality=jpeg_quality, dpi=(dpi, dpi)
+            )
             encoded[index] = buffer.getvalue()
     if not encoded:
         _write_empty_pdf(path)
         return 0
     # No date and img2pdf's own writer: the same grading gives a byte-identical review.pdf.
-    path.write_bytes(img2pdf.convert([encoded[i] for i in range(len(sheets))], nodate=True,
-                                     engine=img2pdf.Engine.internal))
+    path.write_bytes(
+        img2pdf.convert(
+            [encoded[i] for i in range(len(sheets))], nodate=True, engine=img2pdf.Engine.internal
+        )
+    )
     return len(sheets)
 
 

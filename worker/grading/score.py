@@ -84,11 +84,25 @@ def score_question(
     if override is not None:
         outcome = _outcome(question, override)
         points = max_points if outcome == Outcome.CORRECT else 0.0
-        return Response(question.id, override, outcome, points, max_points,
-                        list(boxes or []), [*flags, Flag.OVERRIDE])
+        return Response(
+            question.id,
+            override,
+            outcome,
+            points,
+            max_points,
+            list(boxes or []),
+            [*flags, Flag.OVERRIDE],
+        )
     if boxes is None or len(boxes) != question.boxes:
-        return Response(question.id, "", Outcome.UNREAD, 0.0, max_points, list(boxes or []),
-                        [*flags, Flag.UNREAD])
+        return Response(
+            question.id,
+            "",
+            Outcome.UNREAD,
+            0.0,
+            max_points,
+            list(boxes or []),
+            [*flags, Flag.UNREAD],
+        )
     read = answer_from_digits([None if b.blank else b.digit for b in boxes])
     low = [b.index for b in boxes if b.confidence < confidence_threshold]
     if low:

@@ -49,9 +49,7 @@ def _describe(page: PageResult) -> str:
     return f"{page.status}{detail}"
 
 
-def group_pages(
-    pages: list[PageResult], exam_id: str, version: str, n_pages: int
-) -> Grouping:
+def group_pages(pages: list[PageResult], exam_id: str, version: str, n_pages: int) -> Grouping:
     by_copy: dict[int, StudentSheets] = {}
     seen: dict[tuple[int, int], list[PageResult]] = {}
     unassigned: list[UnassignedPage] = []
@@ -75,8 +73,9 @@ def group_pages(
             continue
         if not 1 <= page.page <= n_pages:
             unassigned.append(
-                UnassignedPage(page, f"sheet page {page.page} does not exist (the layout has"
-                                     f" {n_pages})")
+                UnassignedPage(
+                    page, f"sheet page {page.page} does not exist (the layout has {n_pages})"
+                )
             )
             continue
         seen.setdefault((page.copy, page.page), []).append(page)
