@@ -152,8 +152,9 @@ def _draw_page(page: _Page, layout: Layout, copy: int, page_number: int) -> None
             canvas.setLineWidth(style.border_width_mm * mm)
         else:
             label = layout.question(cell.field).printed_label
-            page.text(cell.x_mm - 2.5, baseline, label, style.label_font, style.label_size,
-                      anchor="right")
+            size = _fit_font_size(label, style.label_font, style.label_size,
+                                  g.question_label_w - 3.0)  # never over the next column
+            page.text(cell.x_mm - 2.5, baseline, label, style.label_font, size, anchor="right")
 
 
 def render_sheets(layout: Layout, copies: int = 1, first_copy: int = 1) -> bytes:
