@@ -85,9 +85,11 @@ def grade(
     students = []
     for sheets in grouping.students:
         answers = overrides.answers.get(sheets.copy, {})
+        fields = sheets.fields()
         responses = []
         for question in exam.questions:
-            boxes = None if question.page in sheets.unread_pages else sheets.boxes(question.id)
+            unread = question.page in sheets.unread_pages
+            boxes = None if unread else fields.get(question.id, [])
             responses.append(
                 score_question(
                     question, boxes, settings.confidence_threshold, answers.get(question.id)

@@ -22,8 +22,15 @@ class StudentSheets:
     unread_pages: set[int] = field(default_factory=set)  # sheet pages whose boxes we do not have
 
     def boxes(self, field_name: str) -> list[BoxRead]:
-        found = [b for p in self.pages.values() for b in p.boxes if b.field == field_name]
-        return sorted(found, key=lambda b: b.index)
+        return self.fields().get(field_name, [])
+
+    def fields(self) -> dict[str, list[BoxRead]]:
+        """Field -> its boxes left to right; indexed once, as a sheet may have 500 questions."""
+        by_field: dict[str, list[BoxRead]] = {}
+        for page in self.pages.values():
+            for box in page.boxes:
+                by_field.setdefault(box.field, []).append(box)
+        return {f: sorted(b, key=lambda b: b.index) for f, b in by_field.items()}
 
     @property
     def source_pages(self) -> list[int]:
