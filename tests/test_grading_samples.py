@@ -164,3 +164,40 @@ def test_cli_on_a_pdf_of_another_exam(samples, tmp_path, reader):
     assert "no student's sheet of this exam was found" in result.output
     notes = [r["note"] for r in rows(tmp_path / "out" / "pages.csv")]
     assert len(notes) == len(foreign) and any("another exam" in n for n in notes)
+
+
+def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(graded, samples, tmp_path):
+    """Pages are numbered across the scans in order, so two halves grade like the whole."""
+    source = PdfReader(samples / "scans.pdf")
+    halves = []
+    middle = len(source.pages) // 2
+    for name, numbers in (("a.pdf", range(middle)), ("b.pdf", range(middle, len(source.pages)))):
+        writer = PdfWriter()
+        for number in numbers:
+            writer.add_page(source.pages[number])
+        with open(tmp_path / name, "wb") as f:
+            writer.write(f)
+        halves.append(str(tmp_path / name))
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            "grade",
+            *halves,
+            "--layout",
+            str(samples / "layout.yaml"),
+            "--key",
+            str(samples / "key.csv"),
+            "--roster",
+            str(samples / "roster.csv"),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["students"] == graded[1].students and summary["pages"] == len(source.pages)
+    for name in SNAPSHOT_FILES:
+        assert (tmp_path / "out" / name).read_bytes() == (graded[0] / name).read_bytes(), name
+    assert len(PdfReader(tmp_path / "out" / "review.pdf").pages) == len(source.pages)
