@@ -112,6 +112,7 @@ def test_box_borders_are_thin_and_light(sample_layout):
 def test_sheets_are_vector_pdf(tmp_path, sample_layout):
     path = tmp_path / "sheets.pdf"
     path.write_bytes(render_sheets(sample_layout, copies=3))
+    assert render_sheets(sample_layout, copies=3) == path.read_bytes()  # reproducible bytes
     listing = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True,
                              check=True).stdout.splitlines()
     assert len(listing) == 2  # header lines only: no raster image anywhere

@@ -202,6 +202,9 @@ def test_synth_command_writes_pdf_and_truth(tmp_path, layout):
     assert again.exit_code == 2 and "--force" in again.stderr
     too_many = CliRunner().invoke(build_app(), [*args[:3], "9", *args[4:], "--force"])
     assert too_many.exit_code == 2 and "roster has 5 students, 9 requested" in too_many.stderr
+    roster.write_text("id,name\n1234,A\n")
+    no_column = CliRunner().invoke(build_app(), [*args, "--force"])
+    assert no_column.exit_code == 2 and "no student_id column" in no_column.stderr
 
 
 def test_samples_are_consistent():

@@ -164,7 +164,8 @@ def render_sheets(layout: Layout, copies: int = 1, first_copy: int = 1) -> bytes
         raise ValueError(f"copies must be at least 1, not {copies}")
     width, height = layout.page_size_mm
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(width * mm, height * mm), pageCompression=1)
+    # invariant: no timestamp or random file ID, so the same layout gives the same bytes.
+    canvas = Canvas(buffer, pagesize=(width * mm, height * mm), pageCompression=1, invariant=1)
     canvas.setTitle(f"{layout.name} ({layout.exam_id} v{layout.version})")
     canvas.setCreator("scangrade")
     for copy in range(first_copy, first_copy + copies):

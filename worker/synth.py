@@ -83,22 +83,30 @@ class SynthError(ValueError):
 # ----- inputs: answer key and roster (only what the generator needs from them) -----
 
 
+def _csv_rows(path: str | Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [name for name in required if name not in (reader.fieldnames or [])]
+        if missing:
+            raise SynthError(f"{path}: no {', '.join(missing)} column (header: "
+                             f"{','.join(reader.fieldnames or [])})")
+        return list(reader)
+
+
 def read_key_answers(path: str | Path) -> dict[str, str]:
     """question id -> the first accepted answer, from `question,answer[,points]` CSV."""
     answers: dict[str, str] = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            question = (row.get("question") or "").strip()
-            accepted = (row.get("answer") or "").split("|")[0].strip()
-            if question and accepted:
-                answers[question] = accepted
+    for row in _csv_rows(path, ("question", "answer")):
+        question = (row["question"] or "").strip()
+        accepted = (row["answer"] or "").split("|")[0].strip()
+        if question and accepted:
+            answers[question] = accepted
     return answers
 
 
 def read_roster_ids(path: str | Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        return [row["student_id"].strip() for row in csv.DictReader(handle)
-                if (row.get("student_id") or "").strip()]
+    return [row["student_id"].strip() for row in _csv_rows(path, ("student_id",))
+            if (row["student_id"] or "").strip()]
 
 
 # ----- students -----

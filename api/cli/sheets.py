@@ -162,7 +162,7 @@ def synth(
                            ranges=CLEAN if clean else ScanRanges())
     try:
         result = write_class_set(layout, out, truth, options, key_path=key, roster_path=roster)
-    except (SynthError, OSError, KeyError) as exc:
+    except (SynthError, OSError, UnicodeDecodeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps({"pdf": str(out), "truth": str(truth)} | truth_summary(result)))
