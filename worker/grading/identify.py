@@ -6,7 +6,9 @@ roster, sheets are matched to roster students by the assignment that is most pro
 Hungarian method), so an unsure digit is resolved by the students who are actually in the
 class, and two sheets never get the same student. A sheet is flagged when its match is
 improbable (it matches nobody well), ambiguous (another roster ID is almost as probable), or
-when another sheet's ID reads as the same student.
+when another sheet's ID reads as the same student. With a roster an unsure ID digit does not
+by itself send a sheet to review: the match's probability and margin over the next roster ID
+measure how sure the ID is, which is what the per-digit threshold stands for without one.
 """
 
 from __future__ import annotations
