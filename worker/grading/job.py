@@ -100,6 +100,15 @@ def _summary(
     )
 
 
+def _copy_into(source: Path, target: Path) -> None:
+    """A copy, not a link: a later rewrite of the teacher's file must not change the saved one.
+    An earlier file at `target` (even a hard link to `source`) is replaced, not written into."""
+    if target.exists() and target.resolve() == source.resolve():
+        return  # grading again from the saved inputs themselves
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+
+
 def save_inputs(
     pages: list[PageResult], exam: Exam, scans: Sequence[Path], out_dir: Path, problems: list[str]
 ) -> None:
@@ -117,8 +126,7 @@ def save_inputs(
         if path is None:
             continue
         target = inputs / f"{name}{Path(path).suffix or '.txt'}"
-        if not (target.exists() and target.resolve() == Path(path).resolve()):
-            shutil.copyfile(path, target)
+        _copy_into(Path(path), target)
         files[name] = target.name
     if exam.layout_path is None:  # built in memory: save what grading used
         (inputs / "layout.yaml").write_text(exam.layout.to_yaml(), encoding="utf-8")
@@ -135,9 +143,7 @@ def save_inputs(
     for number, scan in enumerate(scans, 1):
         target = inputs / "scans" / f"{number:02d}-{Path(scan).name}"
         if Path(scan).is_file():
-            if not (target.exists() and target.resolve() == Path(scan).resolve()):
-                # A copy, not a link: a later rewrite of the teacher's file must not change it.
-                shutil.copyfile(scan, target)
+            _copy_into(Path(scan), target)
             saved_scans.append(str(target.relative_to(inputs)))
         else:
             problems.append(f"{scan}: scan file not found; review.pdf shows blank pages")
