@@ -129,9 +129,10 @@ def upright_turn(rotation: int | None, width: float, height: float):
     return turns.get(rotation or 0, lambda x, y: (x, y))
 
 
-def _label(box: BoxRead) -> str:
+def _label(box: BoxRead) -> tuple[str, str]:
+    """(what was read, its confidence): "_" for blank; 99% at most, as 100% would be a lie."""
     read = "_" if box.blank or box.digit is None else str(box.digit)
-    return f"{read} {min(99, int(box.confidence * 100))}%"
+    return read, f"{min(99, int(box.confidence * 100))}%"
 
 
 def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) -> Image.Image:
@@ -142,7 +143,8 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
     if sheet.page.rotation in (90, 180, 270):
         image = image.rotate(sheet.page.rotation, expand=True)
     draw = ImageDraw.Draw(image)
-    label_font = ImageFont.load_default(size=max(8, round(dpi * 0.11)))
+    digit_font = ImageFont.load_default(size=max(8, round(dpi * 0.12)))
+    percent_font = ImageFont.load_default(size=max(7, round(dpi * 0.085)))
     line_width = max(1, round(dpi / 60))
     for box in sheet.page.boxes:
         colour = sheet.colours.get((box.field, box.index), GREY)
@@ -151,7 +153,10 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
         if not box.blank or box.confidence < threshold:
             left = min(x for x, _ in points)
             top = min(y for _, y in points)
-            draw.text((left, top - 1), _label(box), fill=colour, font=label_font, anchor="lb")
+            read, confidence = _label(box)
+            draw.text((left, top - 1), read, fill=colour, font=digit_font, anchor="lb")
+            after = left + draw.textlength(read, font=digit_font) + 1
+            draw.text((after, top - 1), confidence, fill=colour, font=percent_font, anchor="lb")
     header_font = ImageFont.load_default(size=max(9, round(dpi * 0.14)))
     chars_per_line = max(40, int(image.width / (dpi * 0.075)))
     lines = [part for line in sheet.header for part in textwrap.wrap(line, chars_per_line) or [""]]
