@@ -50,3 +50,7 @@ class GradingSettings(BaseSettings):
     review_jpeg_quality: int = Field(
         default=75, description="JPEG quality of the page images in review.pdf."
     )
+    review_workers: int = Field(
+        default=2,
+        description="Threads that rasterize and draw review.pdf pages (pdftoppm subprocesses).",
+    )

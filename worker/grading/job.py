@@ -195,6 +195,7 @@ def grade_and_report(
             settings.review_dpi,
             settings.confidence_threshold,
             settings.review_jpeg_quality,
+            settings.review_workers,
         )
         files.append(review_path)
     except Exception as exc:  # the CSVs are written; say what is missing rather than lose them

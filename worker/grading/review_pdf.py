@@ -216,6 +216,22 @@ def _blank_canvas(page: PageResult, dpi: int) -> Image.Image:
     return Image.new("L", size, 255)
 
 
+def _render_chunk(
+    sheets: list[PageSheet], locator: ScanPages, dpi: int, threshold: float, jpeg_quality: int
+) -> list[bytes]:
+    """JPEG bytes of each annotated page of one chunk (consecutive scan pages)."""
+    images = _rasterize(locator, [sheet.page.source_page for sheet in sheets], dpi)
+    encoded = []
+    for sheet in sheets:
+        image = images.get(sheet.page.source_page) or _blank_canvas(sheet.page, dpi)
+        buffer = io.BytesIO()
+        draw_page(image, sheet, dpi, threshold).save(
+            buffer, format="JPEG", quality=jpeg_quality, dpi=(dpi, dpi)
+        )
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
 def write_review_pdf(
     book: Gradebook,
     pages: list[PageResult],
@@ -224,29 +240,34 @@ def write_review_pdf(
     dpi: int,
     threshold: float,
     jpeg_quality: int,
+    workers: int = 1,
 ) -> int:
-    """Writes review.pdf; returns its page count. Pages come from `scans` in order."""
+    """Writes review.pdf; returns its page count. Pages come from `scans` in order.
+
+    Chunks render in `workers` threads: pdftoppm runs as a subprocess and JPEG encoding
+    releases the GIL, so threads use several cores on a long batch."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import img2pdf
 
     sheets = plan_pages(book, pages, threshold)
-    # Rasterize in scan order (consecutive pages share one pdftoppm call), write in plan order.
-    scan_order = sorted(range(len(sheets)), key=lambda i: sheets[i].page.source_page)
-    encoded: dict[int, bytes] = {}
-    locator = ScanPages(list(scans))
-    for start in range(0, len(scan_order), RASTER_CHUNK):
-        batch = scan_order[start : start + RASTER_CHUNK]
-        images = _rasterize(locator, [sheets[i].page.source_page for i in batch], dpi)
-        for index in batch:
-            sheet = sheets[index]
-            image = images.get(sheet.page.source_page) or _blank_canvas(sheet.page, dpi)
-            buffer = io.BytesIO()
-            draw_page(image, sheet, dpi, threshold).save(
-                buffer, format="JPEG", quality=jpeg_quality, dpi=(dpi, dpi)
-            )
-            encoded[index] = buffer.getvalue()
-    if not encoded:
+    if not sheets:
         _write_empty_pdf(path)
         return 0
+    # Rasterize in scan order (consecutive pages share one pdftoppm call), write in plan order.
+    scan_order = sorted(range(len(sheets)), key=lambda i: sheets[i].page.source_page)
+    chunks = [scan_order[i : i + RASTER_CHUNK] for i in range(0, len(scan_order), RASTER_CHUNK)]
+    locator = ScanPages(list(scans))
+    encoded: dict[int, bytes] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        rendered = pool.map(
+            lambda chunk: _render_chunk(
+                [sheets[i] for i in chunk], locator, dpi, threshold, jpeg_quality
+            ),
+            chunks,
+        )
+        for chunk, images in zip(chunks, rendered, strict=True):
+            encoded.update(zip(chunk, images, strict=True))
     # No date and img2pdf's own writer: the same grading gives a byte-identical review.pdf.
     path.write_bytes(
         img2pdf.convert(
