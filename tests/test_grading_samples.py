@@ -162,6 +162,7 @@ def test_cli_on_a_pdf_of_another_exam(samples, tmp_path, reader):
     )
     assert result.exit_code == 2, result.output
     assert "no student's sheet of this exam was found" in result.output
+    assert result.stdout.startswith("0 students graded, no scores, 0 need review")
     notes = [r["note"] for r in rows(tmp_path / "out" / "pages.csv")]
     assert len(notes) == len(foreign) and any("another exam" in n for n in notes)
 
