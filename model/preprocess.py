@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -49,6 +50,9 @@ class PreprocessConfig:
 DEFAULT_CONFIG = PreprocessConfig()
 
 
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
 class CropError(ValueError):
     """A crop that cannot be read: wrong type, shape or values. Names the crop."""
 
@@ -81,10 +85,18 @@ def _to_work_size(gray: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(gray, size, interpolation=interpolation)
 
 
+def _histogram(image: np.ndarray) -> np.ndarray:
+    return cv2.calcHist([image], [0], None, [256], [0, 256]).ravel()
+
+
+def _percentile_of_histogram(hist: np.ndarray, q: float) -> int:
+    cumulative = np.cumsum(hist)
+    return int(np.searchsorted(cumulative, q / 100.0 * cumulative[-1]))
+
+
 def percentile_u8(values: np.ndarray, q: float) -> int:
     """The q-th percentile of uint8 values, from a histogram (np.percentile sorts: slow)."""
-    hist = np.bincount(values.ravel(), minlength=256)
-    return int(np.searchsorted(np.cumsum(hist), q / 100.0 * values.size))
+    return _percentile_of_histogram(_histogram(np.ascontiguousarray(values)), q)
 
 
 def ink_darkness(gray: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -93,11 +105,16 @@ def ink_darkness(gray: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     return cv2.subtract(np.full_like(gray, paper), gray)
 
 
-def _straight_runs(strip: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
-    if not strip.any():
-        return strip
+@lru_cache(maxsize=256)
+def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
     shape = (length, 1) if horizontal else (1, length)
-    return cv2.morphologyEx(strip, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, shape))
+    return cv2.getStructuringElement(cv2.MORPH_RECT, shape)
+
+
+def _straight_runs(strip: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
+    if not cv2.countNonZero(strip):
+        return strip
+    return cv2.morphologyEx(strip, cv2.MORPH_OPEN, _line_kernel(length, horizontal))
 
 
 def _border_lines(mask: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -114,7 +131,7 @@ def _border_lines(mask: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     lines[:, w - band_w:] |= _straight_runs(np.ascontiguousarray(mask[:, w - band_w:]), run_h,
                                             False)
     # Widen by a pixel: anti-aliased line edges would otherwise survive as thin slivers.
-    return cv2.dilate(lines, np.ones((3, 3), np.uint8)) if lines.any() else lines
+    return cv2.dilate(lines, _SQUARE3) if cv2.countNonZero(lines) else lines
 
 
 def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np.ndarray | None:
@@ -128,8 +145,10 @@ def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np
     strong = dark > high
     if not strong.any():
         return None
-    mask = (dark > low).astype(np.uint8)
-    mask[_border_lines(mask, config) > 0] = 0
+    _, mask = cv2.threshold(dark, low, 1, cv2.THRESH_BINARY)  # dark > low (uint8 compare)
+    lines = _border_lines(mask, config)
+    if lines.any():
+        mask[lines > 0] = 0
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     h, w = mask.shape
@@ -141,8 +160,7 @@ def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np
     centre_y = (cy > config.thin_centre_band * h) & (cy < (1 - config.thin_centre_band) * h)
     inner = labels[round(band_h): h - round(band_h), round(band_w): w - round(band_w)]
     inner_area = np.bincount(inner.ravel(), minlength=count)
-    has_strong = np.zeros(count, bool)
-    has_strong[labels[strong]] = True
+    has_strong = np.bincount(labels[strong], minlength=count) > 0
     # A mark counts if it holds real ink, is no speck and reaches into the box's inner area.
     keep = (
         has_strong
@@ -155,18 +173,24 @@ def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np
     keep[0] = False  # background
     if area[keep].sum() < config.min_ink_area * h * w:
         return None
-    kept = keep[labels]
+    kept_ids = np.nonzero(keep)[0]
+    if len(kept_ids) == 1:  # the usual case: one stroke; a compare beats a lookup
+        kept = (labels == kept_ids[0]).astype(np.uint8)
+    else:
+        kept = keep[labels].astype(np.uint8)
     # Keep the anti-aliased fringe of kept strokes (MNIST digits have soft edges).
-    fringe = cv2.dilate(kept.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    return np.where(fringe, dark, 0).astype(np.uint8)
+    fringe = cv2.dilate(kept, _SQUARE3)
+    return cv2.bitwise_and(dark, dark, mask=fringe)
 
 
 def to_mnist(ink: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np.ndarray:
     """Fits ink (uint8 darkness) into 20x20 keeping its aspect, centred by mass in 28x28;
     returns float32 in [0, 1]."""
-    ys, xs = np.nonzero(ink)
-    digit = ink[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
-    strong = percentile_u8(digit[digit > 0], config.ink_percentile)
+    x, y, w, h = cv2.boundingRect(ink)  # of the non-zero pixels
+    digit = ink[y: y + h, x: x + w]
+    hist = _histogram(np.ascontiguousarray(digit))
+    hist[0] = 0  # the percentile of ink pixels only
+    strong = _percentile_of_histogram(hist, config.ink_percentile)
     digit = np.minimum(digit.astype(np.float32) * (1.0 / max(strong, 1)), 1.0)
     extent = max(digit.shape[0], digit.shape[1], config.min_digit_extent * max(ink.shape))
     scale = MNIST_DIGIT_SIDE / extent
