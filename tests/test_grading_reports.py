@@ -343,3 +343,10 @@ def test_compare_with_truth_counts_found_flagged_and_wrong(repo_root):
     misread = compare_with_truth(grade(pages, exam, get_settings()), truth)
     assert misread["exact_rate_unflagged"] == round(11 / 12, 4)
     assert [e["copy"] for e in misread["unflagged_errors"]] == [2]
+
+
+def test_review_font_prints_accented_names():
+    from worker.grading.review_pdf import font
+
+    missing = font(20).getmask("\uffff").getbbox()
+    assert all(font(20).getmask(ch).getbbox() != missing for ch in "éüñç")

@@ -46,6 +46,12 @@ class Identity:
     corrected: bool = False  # set by a teacher's override
 
 
+def percent(confidence: float) -> str:
+    """A confidence for people, rounded down so a read just under a 97% threshold never shows
+    as "97%"."""
+    return f"{math.floor(confidence * 1000) / 10:g}%"
+
+
 def _read_id(boxes: list[BoxRead], id_digits: int) -> str:
     by_index = {b.index: b for b in boxes}
     chars = []
@@ -72,7 +78,7 @@ def _digit_probs(boxes: list[BoxRead], id_digits: int) -> np.ndarray | None:
 
 def _unsure_boxes(boxes: list[BoxRead], threshold: float) -> list[str]:
     return [
-        f"ID box {b.index + 1} read as {'blank' if b.blank else b.digit} at {b.confidence:.0%}"
+        f"ID box {b.index + 1} read as {'blank' if b.blank else b.digit} at {percent(b.confidence)}"
         for b in sorted(boxes, key=lambda b: b.index)
         if b.confidence < threshold or b.blank
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.grading.identify import Identity
+from worker.grading.identify import Identity, percent
 from worker.grading.score import Flag, Response
 
 
@@ -12,7 +12,7 @@ def response_reasons(response: Response) -> list[str]:
     if Flag.LOW_CONFIDENCE in response.flags:
         unsure = ", ".join(
             f"box {i + 1} {'blank' if by_index[i].blank else by_index[i].digit}"
-            f" at {by_index[i].confidence:.0%}"
+            f" at {percent(by_index[i].confidence)}"
             for i in response.low_confidence_boxes
         )
         reasons.append(f"{response.question}: unsure read ({unsure})")

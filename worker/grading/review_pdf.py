@@ -17,6 +17,7 @@ import io
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -34,6 +35,23 @@ HEADER_BG = (245, 245, 245)
 OUTCOME_COLOURS = {Outcome.CORRECT: GREEN, Outcome.INCORRECT: RED, Outcome.BLANK: RED}
 A4_INCHES = (8.27, 11.69)  # canvas for a page whose scan cannot be re-rasterized
 RASTER_CHUNK = 8  # pages per pdftoppm call: one process per chunk, bounded memory
+# Header text holds students' names (é, ı, ł, ж...): Pillow's built-in font covers ASCII only,
+# so a system DejaVu Sans is preferred, then reportlab's bundled Vera (Latin-1).
+FONT_FILES = ("DejaVuSans.ttf", "Vera.ttf")
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    import reportlab
+
+    bundled = Path(reportlab.__file__).parent / "fonts"
+    for name in FONT_FILES:
+        for candidate in (name, str(bundled / name)):
+            try:
+                return ImageFont.truetype(candidate, size)
+            except OSError:
+                continue
+    return ImageFont.load_default(size=size)
 
 
 @dataclass(frozen=True)
@@ -143,8 +161,8 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
     if sheet.page.rotation in (90, 180, 270):
         image = image.rotate(sheet.page.rotation, expand=True)
     draw = ImageDraw.Draw(image)
-    digit_font = ImageFont.load_default(size=max(8, round(dpi * 0.12)))
-    percent_font = ImageFont.load_default(size=max(7, round(dpi * 0.085)))
+    digit_font = font(max(8, round(dpi * 0.12)))
+    percent_font = font(max(7, round(dpi * 0.085)))
     line_width = max(1, round(dpi / 60))
     for box in sheet.page.boxes:
         colour = sheet.colours.get((box.field, box.index), GREY)
@@ -157,8 +175,10 @@ def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) 
             draw.text((left, top - 1), read, fill=colour, font=digit_font, anchor="lb")
             after = left + draw.textlength(read, font=digit_font) + 1
             draw.text((after, top - 1), confidence, fill=colour, font=percent_font, anchor="lb")
-    header_font = ImageFont.load_default(size=max(9, round(dpi * 0.14)))
-    chars_per_line = max(40, int(image.width / (dpi * 0.075)))
+    header_font = font(max(9, round(dpi * 0.14)))
+    sample = "abcdefghijklmnopqrstuvwxyz 0123456789"
+    char_width = header_font.getlength(sample) / len(sample)
+    chars_per_line = max(40, int(0.95 * image.width / char_width))
     lines = [part for line in sheet.header for part in textwrap.wrap(line, chars_per_line) or [""]]
     line_height = round(header_font.size * 1.35)
     band = line_height * len(lines) + line_height // 2
