@@ -140,6 +140,7 @@ def identify(
         )
     taken = set(fixed.values())
     candidates = [s for s in roster.students if s.student_id not in taken]
+    candidate_digits = np.array([[int(ch) for ch in s.student_id] for s in candidates])  # (R, D)
     sheets: list[int] = []
     rows: list[np.ndarray] = []
     for copy in sorted(id_boxes):
@@ -156,12 +157,9 @@ def identify(
             result[copy] = Identity(_shown(read), read, reasons=[f"ID {read} is not on the roster"])
             continue
         logp = np.log(np.maximum(probs, settings.probability_floor))
-        digits = np.array([[int(ch) for ch in s.student_id] for s in candidates])  # (R, D)
-        rows.append(logp[np.arange(id_digits)[None, :], digits].sum(axis=1))  # (R,)
+        # log P(ID) = sum over boxes of log P(that box holds the ID's digit there)
+        rows.append(logp[np.arange(id_digits)[None, :], candidate_digits].sum(axis=1))  # (R,)
         sheets.append(copy)
-    for copy in id_boxes:
-        if copy not in fixed and copy not in result and copy not in sheets:
-            result[copy] = Identity("", _read_id(id_boxes[copy], id_digits))
     if not sheets:
         return result
 
