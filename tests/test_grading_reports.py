@@ -289,6 +289,10 @@ def test_cli_empty_pdf_writes_empty_reports_and_exits_2(repo_root, tmp_path):
     assert any("has no pages" in p for p in summary["problems"])
     assert read_csv(tmp_path / "out" / "students.csv") == []
     assert len(PdfReader(tmp_path / "out" / "review.pdf").pages) == 1
+    again = run_cli("regrade", tmp_path / "out", "--json")
+    assert again.exit_code == 2
+    regraded = json.loads(again.stdout[: again.stdout.rindex("}") + 1])
+    assert regraded["problems"] == summary["problems"]  # reading problems are remembered
 
 
 def test_cli_regrade_of_a_folder_that_was_never_graded(tmp_path):

@@ -148,6 +148,7 @@ def save_inputs(
         else:
             problems.append(f"{scan}: scan file not found; review.pdf shows blank pages")
     files["scans"] = saved_scans
+    files["problems"] = problems  # what went wrong reading, for the summary of a regrade
     (inputs / MANIFEST_FILE).write_text(json.dumps(files, indent=2) + "\n", encoding="utf-8")
 
 
@@ -199,6 +200,7 @@ def grade_and_report(
         )
         files.append(review_path)
     except Exception as exc:  # the CSVs are written; say what is missing rather than lose them
+        review_path.unlink(missing_ok=True)  # never leave an earlier run's review.pdf behind
         summary.problems.append(f"review.pdf could not be written: {exc}")
     summary.files = [str(p.name) for p in files]
     summary.seconds = round(time.perf_counter() - started, 2)
@@ -210,8 +212,8 @@ def grade_and_report(
 
 def load_saved(
     out_dir: str | Path, load_exam: bool = True
-) -> tuple[list[PageResult], Exam | None, list[Path]]:
-    """The pages, exam and scans a previous `grade_and_report` saved in `out_dir`."""
+) -> tuple[list[PageResult], Exam | None, list[Path], list[str]]:
+    """The pages, exam, scans and reading problems a previous `grade_and_report` saved."""
     inputs = Path(out_dir) / INPUTS_DIR
     manifest_path = inputs / MANIFEST_FILE
     if not manifest_path.is_file() or not (inputs / PAGES_FILE).is_file():
@@ -227,7 +229,8 @@ def load_saved(
         exam = Exam.load(inputs / manifest["layout"], inputs / manifest["key"], roster)
     with open(inputs / PAGES_FILE, encoding="utf-8") as f:
         pages = [PageResult.from_json(json.loads(line)) for line in f if line.strip()]
-    return pages, exam, [inputs / s for s in manifest.get("scans", [])]
+    scans = [inputs / s for s in manifest.get("scans", [])]
+    return pages, exam, scans, list(manifest.get("problems", []))
 
 
 def regrade(
@@ -244,7 +247,7 @@ def regrade(
     from scangrade.settings import get_settings
 
     settings = settings or get_settings()
-    pages, saved_exam, scans = load_saved(out_dir, load_exam=exam is None)
+    pages, saved_exam, scans, problems = load_saved(out_dir, load_exam=exam is None)
     exam = exam or saved_exam
     assert exam is not None
     resolved = None
@@ -262,7 +265,9 @@ def regrade(
         saved = Path(out_dir) / INPUTS_DIR / "overrides.csv"
         if not (saved.exists() and saved.resolve() == Path(overrides_path).resolve()):
             shutil.copyfile(overrides_path, saved)
-    return grade_and_report(pages, exam, out_dir, scans, settings, resolved, keep_inputs=False)
+    return grade_and_report(
+        pages, exam, out_dir, scans, settings, resolved, problems, keep_inputs=False
+    )
 
 
 def read_all_scans(
