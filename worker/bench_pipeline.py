@@ -94,8 +94,9 @@ def _child(pdf: str, layout_path: str, dpi: int, cores: int) -> dict[str, Any]:
         pages += 1
         statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
     seconds = time.perf_counter() - started
+    # Peak of this process only: a forked pdftoppm's ru_maxrss includes the Python parent's
+    # pages from before its exec, so RUSAGE_CHILDREN would just repeat this figure.
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     early = next((rss for done, rss in rss_samples if done >= pages // 10), baseline)
     return {
         "pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 2),
@@ -103,7 +104,7 @@ def _child(pdf: str, layout_path: str, dpi: int, cores: int) -> dict[str, Any]:
         "statuses": statuses,
         "rss_mb": {"after_warm_up": round(baseline, 1), "at_10_percent": round(early, 1),
                    "at_end": round(rss_samples[-1][1], 1) if rss_samples else None,
-                   "peak_python": round(peak_self, 1), "peak_pdftoppm": round(peak_children, 1)},
+                   "peak": round(peak_self, 1)},
     }
 
 

