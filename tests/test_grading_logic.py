@@ -213,3 +213,15 @@ def test_missing_page_is_reported_once_and_its_questions_score_nothing():
     ]
     assert all(r.outcome == Outcome.UNREAD for r in ann.responses if r.question in on_page_2)
     assert ann.max_score == the_exam.max_score  # a missing page is not a smaller test
+
+
+def test_teacher_fixed_ids_leave_the_roster_and_extra_sheets_are_not_forced_onto_it():
+    roster = parse_roster("student_id,name\n1234,Ann\n5678,Bob\n", 4)
+    reads = {1: "1234", 2: "5678", 3: "1234"}
+    id_boxes = {c: [box("student_id", i, d) for i, d in enumerate(r)] for c, r in reads.items()}
+    # The teacher says copy 1 is really Bob: copy 2 must not also be Bob, and 1234 goes to 3.
+    result = identify(id_boxes, 4, roster, ID_SETTINGS, fixed={1: "5678"})
+    assert (result[1].student_id, result[1].name, result[1].corrected) == ("5678", "Bob", True)
+    assert (result[3].student_id, result[3].name) == ("1234", "Ann")
+    assert result[2].student_id == "5678" and result[2].name == ""  # kept as read, not Bob
+    assert result[2].reasons and not result[2].on_roster

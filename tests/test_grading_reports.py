@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from api.cli import build_app
 from scangrade.settings import get_settings
 from worker.grading import Exam, OverridesError, grade_and_report, regrade
+from worker.grading.job import load_saved
 from worker.grading.key import parse_key
 from worker.grading.reports import cell
 from worker.grading.roster import parse_roster
@@ -354,3 +355,18 @@ def test_review_font_prints_accented_names():
 
     missing = font(20).getmask("\uffff").getbbox()
     assert all(font(20).getmask(ch).getbbox() != missing for ch in "éüñç")
+
+
+def test_saved_scans_are_copies_even_over_an_old_hard_link(graded, tmp_path):
+    out, _ = graded
+    scan = tmp_path / "scan.pdf"
+    with open(scan, "wb") as f:
+        PdfWriter().write(f)
+    original = scan.read_bytes()
+    saved = out / "inputs" / "scans" / "01-scan.pdf"
+    saved.hardlink_to(scan)  # what an older scangrade left behind
+    pages, exam, _, _ = load_saved(out)
+    grade_and_report(pages, exam, out, scans=[scan])
+    assert saved.read_bytes() == original and saved.stat().st_ino != scan.stat().st_ino
+    saved.write_bytes(b"changed")
+    assert scan.read_bytes() == original
