@@ -110,9 +110,9 @@ def cluster() -> Cluster:
     return get_cluster()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def service(cluster: Cluster) -> Cluster:
-    """Redis + API + one warm worker."""
+    """Redis + API + a warm worker (started once, replaced if a test killed it)."""
     cluster.ensure_worker()
     return cluster
 

@@ -70,7 +70,12 @@ def assert_reports_equal_cli(http, job_id: str, cli_reports: Path) -> None:
         response = http.get(f"/api/jobs/{job_id}/reports/{name}")
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/csv")
-        assert response.content == (cli_reports / name).read_bytes(), name
+        expected = (cli_reports / name).read_bytes()
+        if response.content != expected:
+            diff = [(ours, cli) for ours, cli in zip(response.content.splitlines(),
+                                                     expected.splitlines(), strict=False)
+                    if ours != cli]
+            raise AssertionError(f"{name} differs from the CLI's: (service, cli) {diff[:3]}")
     review = http.get(f"/api/jobs/{job_id}/reports/review.pdf")
     assert review.status_code == 200 and review.content.startswith(b"%PDF-")
     assert len(PdfReader(io.BytesIO(review.content)).pages) >= 1
@@ -167,13 +172,16 @@ def test_killed_worker_loses_nothing(service: Cluster, cli_reports) -> None:
         job_id = upload(http, exam_id, sample_paths()["scans"].read_bytes())
         _wait_some_chunks_done(service, http, job_id)
         killed = [worker for worker in service.workers if worker.alive()]
+        # Kill while a chunk runs (not in the instant between two tasks).
+        wait_for(lambda: any(unfinished_tasks(worker.log()) for worker in killed), 60,
+                 "a running chunk", poll_s=0.02)
         for worker in killed:
             worker.kill9()
         state = http.get(f"/api/jobs/{job_id}").json()
-        assert state["status"] != "done" and state["pages_done"] < SAMPLE_PAGES
         in_flight = set().union(*(unfinished_tasks(worker.log()) for worker in killed))
+        replacement = service.start_worker()  # before asserting: later tests need a worker
+        assert state["status"] != "done" and state["pages_done"] < SAMPLE_PAGES
         assert in_flight, "the worker was killed between tasks; nothing to redeliver"
-        replacement = service.start_worker()
         state = wait_done(service, http, job_id)
         assert_counted_once(service, state, SAMPLE_PAGES)
         assert_reports_equal_cli(http, job_id, cli_reports)

@@ -61,6 +61,7 @@ def worker(
         raise typer.Exit(_run_gpu_workers(concurrency, extra))
     processes = concurrency or os.cpu_count() or 1
     env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")  # a CPU worker: never grab a GPU by accident
     if processes >= (os.cpu_count() or 1) > 1:
         env.setdefault("XLA_FLAGS", SINGLE_THREAD_XLA)
         env.setdefault("SCANGRADE_PREPROCESS_THREADS", "1")
