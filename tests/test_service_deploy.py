@@ -141,3 +141,21 @@ def test_writing_a_chunk_twice_leaves_one_copy(tmp_path) -> None:
 def test_storage_refuses_ids_that_are_not_ours(tmp_path) -> None:
     with pytest.raises(ValueError, match="not a valid id"):
         Storage(tmp_path).job_dir("../../etc")
+
+
+def test_worker_command_defaults(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import build_app
+    from api.cli.service import _celery_args, gpu_count
+
+    args = _celery_args("cpu-1", 2, ["--loglevel", "INFO"])
+    assert args[1:6] == ["-m", "celery", "-A", "worker.celery_app", "worker"]
+    assert "--pool=prefork" in args and "--concurrency=2" in args
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,3")
+    assert gpu_count() == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    result = CliRunner().invoke(build_app(), ["worker", "--gpu"])
+    assert result.exit_code == 2 and "no GPU found" in result.output
+    help_text = CliRunner().invoke(build_app(), ["--help"]).output
+    assert "serve" in help_text and "worker" in help_text

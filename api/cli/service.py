@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -113,6 +114,9 @@ def _run_gpu_workers(count: int | None, extra: list[str]) -> int:
             ),
             "SCANGRADE_CHUNK_PAGES": os.environ.get(
                 "SCANGRADE_CHUNK_PAGES", str(settings.gpu_task_chunk_pages)
+            ),
+            "SCANGRADE_READER_BATCH_SIZES": os.environ.get(
+                "SCANGRADE_READER_BATCH_SIZES", json.dumps(list(settings.gpu_reader_batch_sizes))
             ),
         }
         args = _celery_args(f"gpu{index}-{os.getpid()}", 1, extra)

@@ -98,6 +98,12 @@ class ServiceSettings(BaseSettings):
         "one large batch.",
     )
 
+    gpu_reader_batch_sizes: tuple[int, ...] = Field(
+        default=(256, 1024, 4096),
+        description="Padded reader batch shapes on GPU workers (replaces reader_batch_sizes "
+        "there): a 64-page chunk holds a few thousand boxes, read in one or two calls.",
+    )
+
     @field_validator("api_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
