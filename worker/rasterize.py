@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,14 +200,17 @@ def page_dpi(size_pt: tuple[float, float], settings: ScanSettings) -> int | str:
 
 
 def rasterize_pages(
-    info: PdfInfo, first_page: int, last_page: int, settings: ScanSettings
+    info: PdfInfo, first_page: int, last_page: int, settings: ScanSettings,
+    sizes: dict[int, tuple[float, float]] | None = None,
 ) -> list[RasterPage]:
     """Rasterize pages first_page..last_page (1-based, inclusive) into greyscale arrays.
 
     Consecutive pages sharing a DPI go through one pdftoppm call; when a call fails, its pages
     are retried one by one so that only the page poppler cannot render gets an error.
+    `sizes` (from page_sizes_pt) saves a pdfinfo call when the caller has them already.
     """
-    sizes = page_sizes_pt(info, first_page, last_page)
+    if sizes is None:
+        sizes = page_sizes_pt(info, first_page, last_page)
     plans: list[tuple[int, int | str]] = [
         (number, page_dpi(sizes[number], settings) if number in sizes
          else "page cannot be read: poppler finds no such page in the PDF")
@@ -245,13 +249,22 @@ def _rasterize_run(
 
 
 def _pdftoppm(path: Path, first: int, last: int, dpi: int, settings: ScanSettings):
+    """pdftoppm writes PGM files into a temporary folder, read back by OpenCV: cheaper than
+    piping them through Python and PIL (one copy instead of three). The files live for one
+    chunk, so they rarely leave the page cache."""
+    import cv2
     from pdf2image import convert_from_path
 
-    images = convert_from_path(
-        path, dpi=dpi, first_page=first, last_page=last, grayscale=True,
-        timeout=settings.rasterize_timeout_s,
-    )
-    return [np.asarray(image.convert("L")) for image in images]
+    with tempfile.TemporaryDirectory(prefix="scangrade-raster-",
+                                     dir=settings.raster_temp_dir) as folder:
+        files = convert_from_path(
+            path, dpi=dpi, first_page=first, last_page=last, grayscale=True,
+            output_folder=folder, paths_only=True, timeout=settings.rasterize_timeout_s,
+        )
+        images = [cv2.imread(str(file), cv2.IMREAD_GRAYSCALE) for file in sorted(files)]
+    if any(image is None for image in images):
+        raise RuntimeError("poppler wrote an unreadable page image")
+    return images
 
 
 def iter_chunks(
@@ -259,8 +272,10 @@ def iter_chunks(
 ) -> Iterator[list[RasterPage]]:
     """Rasterized pages in chunks of `chunk_pages`; only one chunk is held at a time."""
     first, last = page_range(info, first_page, last_page)
+    sizes = page_sizes_pt(info, first, last)
     for start in range(first, last + 1, settings.chunk_pages):
-        yield rasterize_pages(info, start, min(last, start + settings.chunk_pages - 1), settings)
+        yield rasterize_pages(info, start, min(last, start + settings.chunk_pages - 1), settings,
+                              sizes)
 
 
 def page_range(info: PdfInfo, first_page: int = 1, last_page: int | None = None) -> tuple[int, int]:

@@ -4,6 +4,8 @@ Every threshold the pipeline uses is named here, with why it has its value; meas
 come from `scangrade eval pipeline` / `scangrade bench pipeline`.
 """
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -31,6 +33,12 @@ class ScanSettings(BaseSettings):
         description="A page too large for max_page_pixels at `dpi` is rasterized at a lower DPI, "
         "but not below this one (a sheet's markers need ~60 DPI); below it the page gets an "
         "error status instead.",
+    )
+    raster_temp_dir: Path | None = Field(
+        default=None,
+        description="Where pdftoppm writes a chunk's page images before they are read back; "
+        "None: the system's temporary folder. A tmpfs (e.g. /dev/shm) saves disk writes where "
+        "it is larger than two chunks of pages.",
     )
     rasterize_timeout_s: int = Field(
         default=300, description="Longest pdftoppm may take for one chunk before its pages fail."
