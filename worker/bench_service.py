@@ -34,18 +34,21 @@ from worker.local_cluster import (
 
 SAMPLES = REPO_ROOT / "samples"
 TOKEN = "bench-token"
-# Pages per task in the bench: small enough that 2 workers share one sample PDF.
-BENCH_CHUNK_PAGES = 4
+# Pages per task in the bench: the pipeline's own chunk (settings.chunk_pages, 8), so the
+# 15-page sample is two tasks that 2 workers share.
+BENCH_CHUNK_PAGES = 8
 LATENCY_RUNS = 5
 JOB_TIMEOUT_S = 900.0
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 
-def run_bench(pdf: str | None, uploads: int) -> dict[str, Any]:
+def run_bench(
+    pdf: str | None, uploads: int, chunk_pages: int = BENCH_CHUNK_PAGES
+) -> dict[str, Any]:
     pdf_path = Path(pdf) if pdf else SAMPLES / "scans.pdf"
     layout, key, roster = SAMPLES / "layout.yaml", SAMPLES / "key.csv", SAMPLES / "roster.csv"
     figures: dict[str, Any] = {"pdf": str(pdf_path), "cpu_count": os.cpu_count(),
-                               "task_chunk_pages": BENCH_CHUNK_PAGES}
+                               "task_chunk_pages": chunk_pages}
     figures["in_process"] = _in_process(pdf_path, layout, key, roster)
     with tempfile.TemporaryDirectory(prefix="scangrade-bench-") as tmp:
         root = Path(tmp)
@@ -54,7 +57,7 @@ def run_bench(pdf: str | None, uploads: int) -> dict[str, Any]:
             for processes in (1, 2):
                 figures[f"service_{processes}_worker"] = _service_run(
                     root / f"run{processes}", redis, processes, pdf_path, layout, key, roster,
-                    uploads if processes == 1 else 0,
+                    uploads if processes == 1 else 0, chunk_pages,
                 )
         finally:
             redis.stop(kill=True)
@@ -87,10 +90,10 @@ def _in_process(pdf: Path, layout: Path, key: Path, roster: Path) -> dict[str, A
 
 def _service_run(
     root: Path, redis: RedisServer, processes: int, pdf: Path, layout: Path, key: Path,
-    roster: Path, uploads: int,
+    roster: Path, uploads: int, chunk_pages: int,
 ) -> dict[str, Any]:
     redis_db = f"{redis.url.rsplit('/', 1)[0]}/{processes}"  # a fresh database per run
-    env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=BENCH_CHUNK_PAGES)
+    env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=chunk_pages)
     if processes >= (os.cpu_count() or 1):
         env["XLA_FLAGS"] = SINGLE_THREAD_XLA  # as `scangrade worker` sets it
     api, base_url = start_api(env, root / "logs")

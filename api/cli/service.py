@@ -137,8 +137,9 @@ def bench_service(
         str | None, typer.Option(help="Scanned PDF (default samples/scans.pdf).")
     ] = None,
     uploads: Annotated[int, typer.Option(help="Concurrent one-page uploads to submit.")] = 50,
+    chunk_pages: Annotated[int, typer.Option(help="Pages per task in the service runs.")] = 8,
 ) -> None:
     """Pages/s through the service (1 and 2 workers) vs in-process, latency, burst; JSON."""
     from worker.bench_service import run_bench
 
-    run_bench(pdf, uploads)
+    run_bench(pdf, uploads, chunk_pages)
