@@ -58,10 +58,19 @@ def reader():
     return loaded
 
 
+def _preload_reader() -> None:
+    # A reader that cannot load must not crash the process at start (Celery would respawn it
+    # forever): the first task then raises the same error, and its job fails saying why.
+    try:
+        reader()
+    except Exception:
+        log.exception("the digit reader could not be loaded; tasks will fail until it can")
+
+
 @signals.worker_process_init.connect
 def _load_reader_in_child(**_: Any) -> None:
     # Prefork: each pool process loads its own reader (JAX must not be set up before fork).
-    reader()
+    _preload_reader()
 
 
 @signals.worker_ready.connect
@@ -69,7 +78,7 @@ def _load_reader_in_solo_worker(sender: Any = None, **_: Any) -> None:
     # The solo pool runs tasks in the main process, which gets no worker_process_init.
     pool = getattr(sender, "pool", None)
     if pool is not None and type(pool).__module__.endswith(".solo"):
-        reader()
+        _preload_reader()
 
 
 class JobTask(Task):
