@@ -257,3 +257,22 @@ def test_overrides_rewrite_the_reports(service: Cluster) -> None:
             headers={"Content-Type": "text/csv"},
         )
         assert bad.status_code == 422 and "line 2" in bad.json()["detail"]
+
+
+def test_a_failing_job_says_why_and_can_be_resumed(service: Cluster) -> None:
+    with service.client() as http:
+        exam_id = create_exam(http)
+        key = Storage(service.storage).exam_dir(exam_id) / "key.csv"
+        saved = key.read_bytes()
+        key.unlink()  # the shared storage lost a file the workers need
+        job_id = upload(http, exam_id, sub_pdf(1, 2), "two.pdf")
+
+        def failed() -> bool:
+            return http.get(f"/api/jobs/{job_id}").json()["status"] == "failed"
+
+        wait_for(failed, 60, "the job to fail", poll_s=0.1)
+        assert "key.csv" in http.get(f"/api/jobs/{job_id}").json()["error"]
+        key.write_bytes(saved)
+        assert http.post(f"/api/jobs/{job_id}/resume").status_code == 202
+        state = wait_done(service, http, job_id)
+        assert state["pages_done"] == 2 and state["error"] == ""
