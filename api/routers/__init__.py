@@ -1,0 +1,1 @@
+"""HTTP routes of the grading service, one module per resource."""
