@@ -150,6 +150,10 @@ def _read_pages(job_id: str, chunk: ChunkRange) -> list[PageResult]:
     exam = _exam(manifest.exam_id)
     layouts = {exam.layout.exam_id: exam.layout}
     pdf = storage.scan_path(job_id, manifest.filename)
+    # The pipeline rasterizes its next chunk while it reads the current one; read a task's
+    # pages as at least two pipeline chunks so that overlap happens inside every task too.
+    overlapped = min(settings.chunk_pages, max(1, math.ceil(chunk.n_pages / 2)))
+    settings = settings.model_copy(update={"chunk_pages": overlapped})
     return list(
         read_scans(pdf, layouts, reader(), settings, first_page=chunk.first, last_page=chunk.last)
     )
