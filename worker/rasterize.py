@@ -270,7 +270,7 @@ def _pdftoppm(path: Path, first: int, last: int, dpi: int, settings: ScanSetting
 def iter_chunks(
     info: PdfInfo, settings: ScanSettings, first_page: int = 1, last_page: int | None = None
 ) -> Iterator[list[RasterPage]]:
-    """Rasterized pages in chunks of `chunk_pages`; only one chunk is held at a time."""
+    """Rasterized pages in chunks of `chunk_pages`, made one at a time as they are asked for."""
     first, last = page_range(info, first_page, last_page)
     sizes = page_sizes_pt(info, first, last)
     for start in range(first, last + 1, settings.chunk_pages):

@@ -20,9 +20,12 @@ class ScanSettings(BaseSettings):
         "ran the whole pipeline 2.2x faster (10.1 vs 4.6 pages/s on 2 shared cores).",
     )
     chunk_pages: int = Field(
-        default=8,
-        description="Pages rasterized and read together (one reader batch); memory holds at most "
-        "two chunks (the one being read and the one being rasterized ahead).",
+        default=16,
+        description="Pages rasterized (one pdftoppm call) and read (one reader batch) together; "
+        "memory holds at most two chunks (the one being read and the one rasterized ahead: "
+        "~60 MB at 150 DPI). Each pdftoppm call costs ~55 ms to start, +16% over bare "
+        "rasterization for 8-page chunks, +5% for 16; 16 pages of 29-46 boxes still fit the "
+        "reader's 1024 batch.",
     )
     max_pages: int = Field(default=2000, description="Largest PDF accepted, in pages.")
     max_page_pixels: int = Field(
