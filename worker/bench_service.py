@@ -34,9 +34,6 @@ from worker.local_cluster import (
 
 SAMPLES = REPO_ROOT / "samples"
 TOKEN = "bench-token"
-# Pages per task in the bench: the pipeline's own chunk (settings.chunk_pages, 8), so the
-# 15-page sample is two tasks that 2 workers share.
-BENCH_CHUNK_PAGES = 8
 LATENCY_RUNS = 5
 THROUGHPUT_RUNS = 3  # the median of a few runs: the machine is shared, single runs are noisy
 JOB_TIMEOUT_S = 900.0
@@ -44,57 +41,75 @@ SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 
 def run_bench(
-    pdf: str | None, uploads: int, chunk_pages: int = BENCH_CHUNK_PAGES
+    pdf: str | None, uploads: int, chunk_pages: int | None = None, repeat: int = 1
 ) -> dict[str, Any]:
-    pdf_path = Path(pdf) if pdf else SAMPLES / "scans.pdf"
+    from scangrade.settings import get_settings
+
+    chunk_pages = chunk_pages or get_settings().task_chunk_pages  # the service's default
+    source = Path(pdf) if pdf else SAMPLES / "scans.pdf"
     layout, key, roster = SAMPLES / "layout.yaml", SAMPLES / "key.csv", SAMPLES / "roster.csv"
-    figures: dict[str, Any] = {"pdf": str(pdf_path), "cpu_count": os.cpu_count(),
-                               "task_chunk_pages": chunk_pages}
-    figures["in_process"] = _in_process(pdf_path, layout, key, roster)
     with tempfile.TemporaryDirectory(prefix="scangrade-bench-") as tmp:
         root = Path(tmp)
+        pdf_path = _repeated(source, repeat, root / source.name) if repeat > 1 else source
+        figures: dict[str, Any] = {"pdf": str(source), "repeat": repeat,
+                                   "cpu_count": os.cpu_count(), "task_chunk_pages": chunk_pages}
+        laptop = InProcess(pdf_path, layout, key, roster)
         redis = RedisServer(root / "redis", persistent=True).start()
         try:
             for processes in (1, 2):
                 figures[f"service_{processes}_worker"] = _service_run(
                     root / f"run{processes}", redis, processes, pdf_path, layout, key, roster,
-                    uploads if processes == 1 else 0, chunk_pages,
+                    uploads if processes == 1 else 0, chunk_pages, laptop,
                 )
         finally:
             redis.stop(kill=True)
-    in_process = figures["in_process"]["pages_per_s"]
-    for processes in (1, 2):
-        run = figures[f"service_{processes}_worker"]
-        run["vs_in_process"] = round(run["pages_per_s"] / in_process, 3) if in_process else None
     print(json.dumps(figures, indent=2))
     return figures
 
 
-def _in_process(pdf: Path, layout: Path, key: Path, roster: Path) -> dict[str, Any]:
-    from model.reader import DigitReader
-    from scangrade.settings import get_settings
-    from worker.grading import Exam, grade_and_report
-    from worker.grading.job import read_all_scans
+def _repeated(pdf: Path, times: int, out: Path) -> Path:
+    """The PDF's pages `times` over: a class-sized scan from a small sample."""
+    from pypdf import PdfReader, PdfWriter
 
-    settings = get_settings()
-    reader = DigitReader.load(settings=settings)
-    reader.warm_up()  # a warm worker is compared with a warm laptop run
-    exam = Exam.load(layout, key, roster)
-    timings = []
-    for _ in range(THROUGHPUT_RUNS):
+    writer = PdfWriter()
+    pages = PdfReader(pdf).pages
+    for _ in range(times):
+        for page in pages:
+            writer.add_page(page)
+    with out.open("wb") as fh:
+        writer.write(fh)
+    return out
+
+
+class InProcess:
+    """The laptop path (`scangrade grade`): read_all_scans + grade_and_report, warm reader."""
+
+    def __init__(self, pdf: Path, layout: Path, key: Path, roster: Path) -> None:
+        from model.reader import DigitReader
+        from scangrade.settings import get_settings
+        from worker.grading import Exam
+
+        self.pdf = pdf
+        self.settings = get_settings()
+        self.reader = DigitReader.load(settings=self.settings)
+        self.reader.warm_up()  # a warm worker is compared with a warm laptop run
+        self.exam = Exam.load(layout, key, roster)
+
+    def run(self) -> float:
+        from worker.grading import grade_and_report
+        from worker.grading.job import read_all_scans
+
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            pages, problems = read_all_scans([pdf], exam, reader, settings)
-            grade_and_report(pages, exam, out, scans=[pdf], settings=settings, problems=problems)
-            timings.append(time.perf_counter() - started)
-    seconds = statistics.median(timings)
-    return {"pages": len(pages), "seconds": round(seconds, 2), "runs": THROUGHPUT_RUNS,
-            "pages_per_s": round(len(pages) / seconds, 3)}
+            pages, problems = read_all_scans([self.pdf], self.exam, self.reader, self.settings)
+            grade_and_report(pages, self.exam, out, scans=[self.pdf], settings=self.settings,
+                             problems=problems)
+            return time.perf_counter() - started
 
 
 def _service_run(
     root: Path, redis: RedisServer, processes: int, pdf: Path, layout: Path, key: Path,
-    roster: Path, uploads: int, chunk_pages: int,
+    roster: Path, uploads: int, chunk_pages: int, laptop: InProcess,
 ) -> dict[str, Any]:
     redis_db = f"{redis.url.rsplit('/', 1)[0]}/{processes}"  # a fresh database per run
     env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=chunk_pages)
@@ -110,13 +125,23 @@ def _service_run(
             _wait_ready(http, worker)
             exam_id = _create_exam(http, layout, key, roster)
             one_page = _first_page(pdf)
-            _run_job(http, exam_id, one_page)  # warms every process's first task
-            if processes > 1:
-                _run_job(http, exam_id, one_page)
-            runs = [_run_job(http, exam_id, pdf.read_bytes()) for _ in range(THROUGHPUT_RUNS)]
-            seconds, pages = statistics.median(run[0] for run in runs), runs[0][1]
-            result.update(pages=pages, seconds=round(seconds, 2), runs=THROUGHPUT_RUNS,
-                          pages_per_s=round(pages / seconds, 3))
+            for _ in range(processes):
+                _run_job(http, exam_id, one_page)  # warms every process's first task
+            # The machine is shared: alternate laptop and service runs so both see the same
+            # load, and take medians.
+            service_s, laptop_s, pages = [], [], 0
+            for _ in range(THROUGHPUT_RUNS):
+                laptop_s.append(laptop.run())
+                seconds, pages = _run_job(http, exam_id, pdf.read_bytes())
+                service_s.append(seconds)
+            service, in_process = statistics.median(service_s), statistics.median(laptop_s)
+            result.update(
+                pages=pages, runs=THROUGHPUT_RUNS,
+                seconds=round(service, 2), pages_per_s=round(pages / service, 3),
+                in_process_seconds=round(in_process, 2),
+                in_process_pages_per_s=round(pages / in_process, 3),
+                vs_in_process=round(in_process / service, 3),
+            )  # fmt: skip
             if processes == 1:
                 latencies = [_run_job(http, exam_id, one_page)[0] for _ in range(LATENCY_RUNS)]
                 result["one_page_latency_s"] = {

@@ -137,9 +137,14 @@ def bench_service(
         str | None, typer.Option(help="Scanned PDF (default samples/scans.pdf).")
     ] = None,
     uploads: Annotated[int, typer.Option(help="Concurrent one-page uploads to submit.")] = 50,
-    chunk_pages: Annotated[int, typer.Option(help="Pages per task in the service runs.")] = 8,
+    chunk_pages: Annotated[
+        int | None, typer.Option(help="Pages per task (default: setting task_chunk_pages).")
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option(help="Grade the PDF's pages this many times over (class size).")
+    ] = 4,
 ) -> None:
     """Pages/s through the service (1 and 2 workers) vs in-process, latency, burst; JSON."""
     from worker.bench_service import run_bench
 
-    run_bench(pdf, uploads, chunk_pages)
+    run_bench(pdf, uploads, chunk_pages, repeat)
