@@ -38,7 +38,12 @@ class PreprocessConfig:
     thin_extent: float = 0.12
     min_inner_share: float = 0.3  # of a mark's pixels inside the inner area (box corners fail)
     thin_centre_band: float = 0.3
-    border_line_fraction: float = 0.55  # a straight run this long (of the side) is a border
+    border_line_fraction: float = 0.65  # a straight run this long (of the side) may be a border
+    # ...and is one only if it is this thin (of the side): printed borders are hairlines,
+    # the top bar of a 7 or 5 is a pen stroke.
+    border_max_thickness: float = 0.08
+    border_side_rows: float = 0.04  # rows beside a candidate line that are looked at
+    border_max_inked_beside: float = 0.45  # share of its length with ink beside it
     speck_area: float = 0.0035  # components below this share of the crop area are specks
     min_ink_area: float = 0.006  # less ink than this share of the crop area: blank box
     # Ink smaller than this share of the crop's longer side is not magnified to full digit
@@ -111,25 +116,39 @@ def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, shape)
 
 
-def _straight_runs(strip: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
-    if not cv2.countNonZero(strip):
-        return strip
-    return cv2.morphologyEx(strip, cv2.MORPH_OPEN, _line_kernel(length, horizontal))
+def _horizontal_border_runs(mask: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Pixels of printed border lines running along the rows of `mask`, near its top and
+    bottom: long, straight, thin, and with paper on both sides (a pen stroke that happens
+    to run straight for a while has ink beside it where it bends)."""
+    rows, cols = mask.shape
+    if not cv2.countNonZero(mask):
+        return mask
+    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN,
+                            _line_kernel(max(3, round(cols * config.border_line_fraction)), True))
+    band = max(1, round(rows * config.border_band))
+    runs[band: rows - band] = 0  # borders live near the edges; the digit in the middle
+    present = runs.any(axis=1)
+    if not present.any():
+        return runs
+    max_thickness = max(2, round(rows * config.border_max_thickness))
+    beside_rows = max(1, round(rows * config.border_side_rows))
+    edges = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
+    for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+        columns = runs[start:stop].any(axis=0)
+        # Skip the row next to the line: blur and anti-aliasing widen a hairline by one.
+        beside = np.concatenate([mask[max(0, start - 1 - beside_rows): max(0, start - 1)],
+                                 mask[stop + 1: stop + 1 + beside_rows]])
+        inked_beside = beside.any(axis=0)[columns].mean() if len(beside) else 0.0
+        if stop - start > max_thickness or inked_beside > config.border_max_inked_beside:
+            runs[start:stop] = 0
+    return runs
 
 
 def _border_lines(mask: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """Pixels of long straight horizontal/vertical runs inside the border band."""
-    h, w = mask.shape
-    band_h, band_w = max(1, round(h * config.border_band)), max(1, round(w * config.border_band))
-    run_w = max(3, round(w * config.border_line_fraction))
-    run_h = max(3, round(h * config.border_line_fraction))
-    lines = np.zeros_like(mask)
-    # Openings only on the band strips: borders live there, and small strips are fast.
-    lines[:band_h] |= _straight_runs(mask[:band_h], run_w, horizontal=True)
-    lines[h - band_h:] |= _straight_runs(mask[h - band_h:], run_w, horizontal=True)
-    lines[:, :band_w] |= _straight_runs(np.ascontiguousarray(mask[:, :band_w]), run_h, False)
-    lines[:, w - band_w:] |= _straight_runs(np.ascontiguousarray(mask[:, w - band_w:]), run_h,
-                                            False)
+    """Pixels of printed box borders (horizontal and vertical), widened by one pixel."""
+    lines = _horizontal_border_runs(mask, config)
+    vertical = _horizontal_border_runs(np.ascontiguousarray(mask.T), config)
+    lines = lines | np.ascontiguousarray(vertical.T)
     # Widen by a pixel: anti-aliased line edges would otherwise survive as thin slivers.
     return cv2.dilate(lines, _SQUARE3) if cv2.countNonZero(lines) else lines
 
