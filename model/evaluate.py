@@ -19,7 +19,7 @@ import numpy as np
 from model.cnn import BLANK
 from model.data import load_mnist
 from model.reader import DigitReader
-from model.scanpath import render_box_crop
+from model.scanpath import DEFAULT_SCAN_PATH, PIPELINE_SCAN_PATH, ScanPathConfig, render_box_crop
 from model.styles import continental_one, crossed_seven
 
 EVAL_SEED = 20260101  # fixed: the scan-path test set is the same on every run
@@ -60,8 +60,9 @@ def lowest_safe_threshold(confidences: np.ndarray, correct: np.ndarray,
     return 1.0
 
 
-def scan_path_crops(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    return [render_box_crop(image, rng) for image in images]
+def scan_path_crops(images: np.ndarray, rng: np.random.Generator,
+                    config: ScanPathConfig = PIPELINE_SCAN_PATH) -> list[np.ndarray]:
+    return [render_box_crop(image, rng, config) for image in images]
 
 
 def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
@@ -86,8 +87,13 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
     styled_read = reader.read_batch(scan_path_crops(np.array(styled), rng))
     crossed_read = reader.read_batch(scan_path_crops(np.array(crossed), rng))
 
+    stress = reader.read_batch(scan_path_crops(images, rng, DEFAULT_SCAN_PATH))
+
     n_blank = max(len(images) // 2, 100)
-    blanks = reader.read_batch([render_box_crop(None, rng) for _ in range(n_blank)])
+    blanks = reader.read_batch([render_box_crop(None, rng, PIPELINE_SCAN_PATH)
+                                for _ in range(n_blank)])
+    dirty = reader.read_batch([render_box_crop(None, rng, DEFAULT_SCAN_PATH)
+                               for _ in range(n_blank)])
 
     return {
         "reader": {"weights_trained_at": reader.metadata.get("trained_at"),
@@ -103,6 +109,11 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
             "threshold_for_0.1pct_accepted_error": lowest_safe_threshold(scan.confidences,
                                                                          scan_correct),
         },
+        "scan_path_stress": {
+            "about": "the wider training ranges: 34-90 px boxes, heavier blur, noise, JPEG",
+            "accuracy": float((stress.labels == labels).mean()),
+            "written_called_blank": float((stress.labels == BLANK).mean()),
+        },
         "regional_styles": {
             "continental_ones": {"digits": len(styled),
                                  "accuracy": float((styled_read.labels == 1).mean())},
@@ -113,6 +124,7 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
             "boxes": n_blank,
             "called_blank": float((blanks.labels == BLANK).mean()),
             "cleared_by_preprocessing": float(blanks.no_ink.mean()),
+            "stress_called_blank": float((dirty.labels == BLANK).mean()),
         },
         "seconds": round(time.time() - started, 1),
     }

@@ -126,3 +126,22 @@ def test_huge_crop_is_read_at_working_size():
     crop = cv2.resize(draw_seven(blank_box()), (10_000, 10_000), interpolation=cv2.INTER_NEAREST)
     image = preprocess(crop)
     assert image is not None and image.shape == (28, 28)
+
+
+def test_top_bar_of_a_seven_near_the_edge_is_not_a_border():
+    """A wide 7 written high in its box: its bar runs straight near the crop's top edge."""
+    crop = blank_box(width=60, height=76, margin=9)
+    cv2.line(crop, (12, 14), (50, 14), 20, 5)  # the bar, nearly as wide as the box
+    cv2.line(crop, (50, 14), (26, 66), 20, 5)
+    image = preprocess(crop)
+    assert image is not None
+    ys, xs = np.nonzero(image > 0.3)
+    top_rows = ys < ys.min() + 4
+    assert np.ptp(xs[top_rows]) >= 10  # the bar survived as a bar
+
+
+def test_blurred_double_width_border_is_removed():
+    crop = blank_box(border_gray=120)
+    cv2.rectangle(crop, (11, 11), (59, 75), 120, 2)
+    crop = cv2.GaussianBlur(crop, (0, 0), 1.2)
+    assert preprocess(crop) is None
