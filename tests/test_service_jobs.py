@@ -31,7 +31,7 @@ from worker.storage import Storage  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 
-CSV_REPORTS = ("students.csv", "responses.csv", "questions.csv")
+CSV_REPORTS = ("students.csv", "responses.csv", "questions.csv", "pages.csv")
 SAMPLE_PAGES = 15
 
 

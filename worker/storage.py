@@ -30,7 +30,7 @@ from worker.results import PageResult
 ID_BYTES = 16
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FILENAME_MAX_CHARS = 120  # well under every filesystem's 255-byte limit
-REPORT_FILES = ("students.csv", "responses.csv", "questions.csv", "review.pdf")
+REPORT_FILES = ("students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf")
 
 
 def new_id() -> str:

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Authorized])
 # A PDF's header must appear within its first KiB (what PDF readers accept).
 PDF_MAGIC = b"%PDF-"
 PDF_HEADER_WINDOW = 1024
-ReportName = Literal["students.csv", "responses.csv", "questions.csv", "review.pdf"]
+ReportName = Literal["students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf"]
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf"}
 
 

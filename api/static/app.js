@@ -3,7 +3,7 @@
 "use strict";
 
 const POLL_MS = 700;
-const REPORTS = ["students.csv", "responses.csv", "questions.csv", "review.pdf"];
+const REPORTS = ["students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf"];
 const $ = (id) => document.getElementById(id);
 
 function token() { return sessionStorage.getItem("scangrade-token") || ""; }
