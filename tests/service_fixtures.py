@@ -156,8 +156,9 @@ def upload(http: httpx.Client, exam_id: str, pdf: bytes, filename: str = "scans.
     return response.json()["job_id"]
 
 
-def wait_done(cluster: Cluster, http: httpx.Client, job_id: str,
-              timeout_s: float = JOB_TIMEOUT_S) -> dict:
+def wait_done(
+    cluster: Cluster, http: httpx.Client, job_id: str, timeout_s: float = JOB_TIMEOUT_S
+) -> dict:
     state: dict = {}
 
     def done() -> bool:

@@ -149,6 +149,11 @@ def test_openapi_documents_the_endpoints(cluster: Cluster) -> None:
     with cluster.client(token=None) as anonymous:
         paths = anonymous.get("/openapi.json").json()["paths"]
         assert anonymous.get("/docs").status_code == 200
-    for path in ["/api/exams", "/api/exams/{exam_id}/jobs", "/api/jobs/{job_id}",
-                 "/api/jobs/{job_id}/reports/{name}", "/api/jobs/{job_id}/overrides"]:
+    for path in [
+        "/api/exams",
+        "/api/exams/{exam_id}/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/reports/{name}",
+        "/api/jobs/{job_id}/overrides",
+    ]:
         assert path in paths

@@ -38,8 +38,12 @@ def test_compose_has_redis_api_cpu_worker_and_gpu_profile() -> None:
 
 def test_every_scangrade_env_name_in_deploy_is_a_setting() -> None:
     fields = set(Settings.model_fields)
-    for path in [DEPLOY / "compose.yaml", DEPLOY / ".env.example", DEPLOY / "Dockerfile",
-                 DEPLOY / "GPU_WORKERS.md"]:
+    for path in [
+        DEPLOY / "compose.yaml",
+        DEPLOY / ".env.example",
+        DEPLOY / "Dockerfile",
+        DEPLOY / "GPU_WORKERS.md",
+    ]:
         names = {match.lower() for match in SETTING_ENV.findall(path.read_text())}
         assert names, path
         assert names <= fields, f"{path.name}: not settings: {sorted(names - fields)}"
@@ -79,8 +83,9 @@ def test_tokens_setting_is_comma_separated(monkeypatch) -> None:
 def test_celery_app_is_configured_for_at_least_once_delivery() -> None:
     from worker.celery_app import create_celery_app
 
-    settings = Settings(_env_file=None, redis_url="redis://127.0.0.1:1/0",
-                        broker_visibility_timeout_s=77)
+    settings = Settings(
+        _env_file=None, redis_url="redis://127.0.0.1:1/0", broker_visibility_timeout_s=77
+    )
     conf = create_celery_app(settings).conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
@@ -127,8 +132,9 @@ def test_writing_a_chunk_twice_leaves_one_copy(tmp_path) -> None:
     staged.write_bytes(b"%PDF-1.7")
     storage.publish_job(staged, manifest)
     chunk = ChunkRange(1, 2)
-    pages = [PageResult(source_page=n, status=PageStatus.BLANK_PAGE, message="blank")
-             for n in (1, 2)]
+    pages = [
+        PageResult(source_page=n, status=PageStatus.BLANK_PAGE, message="blank") for n in (1, 2)
+    ]
     storage.write_chunk(job_id, chunk, pages)
     first = storage.chunk_path(job_id, chunk).read_bytes()
     storage.write_chunk(job_id, chunk, pages)

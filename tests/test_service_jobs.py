@@ -72,9 +72,13 @@ def assert_reports_equal_cli(http, job_id: str, cli_reports: Path) -> None:
         assert response.headers["content-type"].startswith("text/csv")
         expected = (cli_reports / name).read_bytes()
         if response.content != expected:
-            diff = [(ours, cli) for ours, cli in zip(response.content.splitlines(),
-                                                     expected.splitlines(), strict=False)
-                    if ours != cli]
+            diff = [
+                (ours, cli)
+                for ours, cli in zip(
+                    response.content.splitlines(), expected.splitlines(), strict=False
+                )
+                if ours != cli
+            ]
             raise AssertionError(f"{name} differs from the CLI's: (service, cli) {diff[:3]}")
     review = http.get(f"/api/jobs/{job_id}/reports/review.pdf")
     assert review.status_code == 200 and review.content.startswith(b"%PDF-")
@@ -173,8 +177,12 @@ def test_killed_worker_loses_nothing(service: Cluster, cli_reports) -> None:
         _wait_some_chunks_done(service, http, job_id)
         killed = [worker for worker in service.workers if worker.alive()]
         # Kill while a chunk runs (not in the instant between two tasks).
-        wait_for(lambda: any(unfinished_tasks(worker.log()) for worker in killed), 60,
-                 "a running chunk", poll_s=0.02)
+        wait_for(
+            lambda: any(unfinished_tasks(worker.log()) for worker in killed),
+            60,
+            "a running chunk",
+            poll_s=0.02,
+        )
         for worker in killed:
             worker.kill9()
         state = http.get(f"/api/jobs/{job_id}").json()
@@ -213,8 +221,9 @@ def test_lost_state_is_reported_and_resumed(service: Cluster) -> None:
         exam_id = create_exam(http)
         job_id = upload(http, exam_id, sub_pdf(1, 5), "five.pdf")
         wait_done(service, http, job_id)
-        before = {name: http.get(f"/api/jobs/{job_id}/reports/{name}").content
-                  for name in CSV_REPORTS}
+        before = {
+            name: http.get(f"/api/jobs/{job_id}/reports/{name}").content for name in CSV_REPORTS
+        }
         client = redis.Redis.from_url(service.redis.url)
         client.delete(*client.keys(f"scangrade:job:{job_id}*"))
         # Finished: the reports on disk say so.

@@ -51,15 +51,27 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="scangrade-bench-") as tmp:
         root = Path(tmp)
         pdf_path = _repeated(source, repeat, root / source.name) if repeat > 1 else source
-        figures: dict[str, Any] = {"pdf": str(source), "repeat": repeat,
-                                   "cpu_count": os.cpu_count(), "task_chunk_pages": chunk_pages}
+        figures: dict[str, Any] = {
+            "pdf": str(source),
+            "repeat": repeat,
+            "cpu_count": os.cpu_count(),
+            "task_chunk_pages": chunk_pages,
+        }
         laptop = InProcess(pdf_path, layout, key, roster)
         redis = RedisServer(root / "redis", persistent=True).start()
         try:
             for processes in (1, 2):
                 figures[f"service_{processes}_worker"] = _service_run(
-                    root / f"run{processes}", redis, processes, pdf_path, layout, key, roster,
-                    uploads if processes == 1 else 0, chunk_pages, laptop,
+                    root / f"run{processes}",
+                    redis,
+                    processes,
+                    pdf_path,
+                    layout,
+                    key,
+                    roster,
+                    uploads if processes == 1 else 0,
+                    chunk_pages,
+                    laptop,
                 )
         finally:
             redis.stop(kill=True)
@@ -102,26 +114,37 @@ class InProcess:
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
             pages, problems = read_all_scans([self.pdf], self.exam, self.reader, self.settings)
-            grade_and_report(pages, self.exam, out, scans=[self.pdf], settings=self.settings,
-                             problems=problems)
+            grade_and_report(
+                pages, self.exam, out, scans=[self.pdf], settings=self.settings, problems=problems
+            )
             return time.perf_counter() - started
 
 
 def _service_run(
-    root: Path, redis: RedisServer, processes: int, pdf: Path, layout: Path, key: Path,
-    roster: Path, uploads: int, chunk_pages: int, laptop: InProcess,
+    root: Path,
+    redis: RedisServer,
+    processes: int,
+    pdf: Path,
+    layout: Path,
+    key: Path,
+    roster: Path,
+    uploads: int,
+    chunk_pages: int,
+    laptop: InProcess,
 ) -> dict[str, Any]:
     redis_db = f"{redis.url.rsplit('/', 1)[0]}/{processes}"  # a fresh database per run
     env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=chunk_pages)
     if processes >= (os.cpu_count() or 1):
         env["XLA_FLAGS"] = SINGLE_THREAD_XLA  # as `scangrade worker` sets it
     api, base_url = start_api(env, root / "logs")
-    worker = start_worker(env, root / "logs", f"bench{processes}", concurrency=processes,
-                          wait=False, pool="prefork")
+    worker = start_worker(
+        env, root / "logs", f"bench{processes}", concurrency=processes, wait=False, pool="prefork"
+    )
     result: dict[str, Any] = {"worker_processes": processes}
     try:
-        with httpx.Client(base_url=base_url, timeout=120,
-                          headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        with httpx.Client(
+            base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as http:
             _wait_ready(http, worker)
             exam_id = _create_exam(http, layout, key, roster)
             one_page = _first_page(pdf)
@@ -167,8 +190,11 @@ def _wait_ready(http: httpx.Client, worker: ServiceProcess) -> None:
 
 
 def _create_exam(http: httpx.Client, layout: Path, key: Path, roster: Path) -> str:
-    files = {"layout": (layout.name, layout.read_bytes()), "key": (key.name, key.read_bytes()),
-             "roster": (roster.name, roster.read_bytes())}
+    files = {
+        "layout": (layout.name, layout.read_bytes()),
+        "key": (key.name, key.read_bytes()),
+        "roster": (roster.name, roster.read_bytes()),
+    }
     response = http.post("/api/exams", files=files)
     response.raise_for_status()
     return response.json()["exam_id"]
@@ -185,8 +211,9 @@ def _first_page(pdf: Path) -> bytes:
 
 
 def _submit(http: httpx.Client, exam_id: str, pdf: bytes) -> tuple[str, int]:
-    response = http.post(f"/api/exams/{exam_id}/jobs", content=pdf,
-                         headers={"Content-Type": "application/pdf"})
+    response = http.post(
+        f"/api/exams/{exam_id}/jobs", content=pdf, headers={"Content-Type": "application/pdf"}
+    )
     response.raise_for_status()
     body = response.json()
     return body["job_id"], body["pages"]
@@ -220,5 +247,10 @@ def _burst(http: httpx.Client, exam_id: str, pdf: bytes, uploads: int) -> dict[s
     states = [_wait_job(http, job_id, poll_s=0.2) for job_id in submitted]
     seconds = time.perf_counter() - started
     done = sum(state["status"] == "done" and state["pages_done"] == 1 for state in states)
-    return {"uploads": uploads, "completed": done, "all_accepted_s": round(accepted_s, 2),
-            "all_done_s": round(seconds, 2), "jobs_per_s": round(done / seconds, 3)}
+    return {
+        "uploads": uploads,
+        "completed": done,
+        "all_accepted_s": round(accepted_s, 2),
+        "all_done_s": round(seconds, 2),
+        "jobs_per_s": round(done / seconds, 3),
+    }

@@ -18,8 +18,9 @@ APP_NAME = "scangrade"
 
 
 def create_celery_app(settings: Settings) -> Celery:
-    app = Celery(APP_NAME, broker=settings.redis_url, backend=settings.redis_url,
-                 include=["worker.tasks"])
+    app = Celery(
+        APP_NAME, broker=settings.redis_url, backend=settings.redis_url, include=["worker.tasks"]
+    )
     app.conf.update(
         # JSON only: messages carry ids and page ranges, never pickled objects or file bytes.
         task_serializer="json",

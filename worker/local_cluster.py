@@ -156,9 +156,9 @@ def wait_for_worker(process: ServiceProcess, timeout_s: float = START_TIMEOUT_S)
     wait_for(ready, timeout_s, f"worker {process.name}", poll_s=0.2)
 
 
-def start_api(env: Mapping[str, str], log_dir: Path, port: int | None = None) -> tuple[
-    ServiceProcess, str
-]:
+def start_api(
+    env: Mapping[str, str], log_dir: Path, port: int | None = None
+) -> tuple[ServiceProcess, str]:
     """The HTTP API under uvicorn; returns the process and its base URL."""
     port = port or free_port()
     args = [

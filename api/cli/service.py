@@ -36,8 +36,9 @@ def serve(
 
     settings = get_settings()
     if not settings.api_tokens:
-        typer.echo("warning: SCANGRADE_API_TOKENS is empty; every API request will get 401",
-                   err=True)
+        typer.echo(
+            "warning: SCANGRADE_API_TOKENS is empty; every API request will get 401", err=True
+        )
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -84,8 +85,9 @@ def gpu_count() -> int:
         return len([device for device in visible.split(",") if device.strip()])
     if shutil.which("nvidia-smi") is None:
         return 0
-    result = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["nvidia-smi", "--list-gpus"], capture_output=True, text=True, check=False
+    )
     return len([line for line in result.stdout.splitlines() if line.startswith("GPU")])
 
 
@@ -98,8 +100,7 @@ def _run_gpu_workers(count: int | None, extra: list[str]) -> int:
     devices = [d.strip() for d in visible.split(",")] if visible else None
     count = count or gpu_count()
     if count < 1:
-        typer.echo("no GPU found (nvidia-smi / CUDA_VISIBLE_DEVICES); run without --gpu",
-                   err=True)
+        typer.echo("no GPU found (nvidia-smi / CUDA_VISIBLE_DEVICES); run without --gpu", err=True)
         return 2
     children = []
     for index in range(count):

@@ -28,9 +28,7 @@ def readyz(services: ServicesDep) -> JSONResponse:
     workers: list[str] = []
     if checks["redis"] == "ok":
         try:
-            replies = services.celery.control.ping(
-                timeout=services.settings.worker_ping_timeout_s
-            )
+            replies = services.celery.control.ping(timeout=services.settings.worker_ping_timeout_s)
             workers = sorted(name for reply in replies for name in reply)
         except Exception as exc:  # a broker hiccup: report, do not crash the probe
             checks["workers_error"] = str(exc)

@@ -198,8 +198,8 @@ def resume_job(job_id: str, services: ServicesDep) -> dict[str, str]:
     state = services.jobs.get(job_id)
     if state is not None and state.status not in (JobStatus.FAILED,):
         raise HTTPException(
-            status.HTTP_409_CONFLICT, f"job {job_id} is {state.status}; only failed or lost "
-            "jobs are resumed"
+            status.HTTP_409_CONFLICT,
+            f"job {job_id} is {state.status}; only failed or lost jobs are resumed",
         )
     services.jobs.forget(job_id)
     services.jobs.create(
