@@ -71,9 +71,10 @@ def test_upload_page_end_to_end(service: Cluster, browser, tmp_path: Path) -> No
     page.set_input_files("#pdf-files", str(scan))
     page.click("#upload")
     row = page.locator("tr.job").first
-    expect(row.locator(".file")).to_have_text("class 7b.pdf")
+    expect(row.locator(".file")).to_contain_text("class 7b.pdf")
     expect(row.locator(".status")).to_have_text("done", timeout=UI_TIMEOUT_MS)
     expect(row.locator(".count")).to_have_text("3/3 pages")
+    expect(row.locator(".summary")).to_contain_text("student(s) graded")
     assert row.locator("progress").evaluate("bar => bar.value === bar.max")
 
     with page.expect_download() as download_info:

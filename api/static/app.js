@@ -114,9 +114,21 @@ async function poll(row) {
   bar.value = job.pages_done;
   row.querySelector(".count").textContent = `${job.pages_done}/${job.pages_total} pages`;
   showProblems(row.querySelector(".problems"), job.problems);
-  if (job.status === "done") { showReports(row.querySelector(".reports"), job); return; }
+  if (job.status === "done") {
+    showReports(row.querySelector(".reports"), job);
+    showSummary(row.querySelector(".file"), job.summary);
+    return;
+  }
   if (job.status === "failed" || job.status === "lost") return;
   setTimeout(() => poll(row), POLL_MS);
+}
+
+function showSummary(cell, summary) {
+  if (!summary || cell.querySelector(".summary")) return;
+  const line = document.createElement("div");
+  line.className = "summary note";
+  line.textContent = `${summary.students} student(s) graded, ${summary.needs_review} to review`;
+  cell.append(line);
 }
 
 function showProblems(cell, problems) {
