@@ -159,11 +159,11 @@ def wait_for_worker(process: ServiceProcess, timeout_s: float = START_TIMEOUT_S)
 def start_api(
     env: Mapping[str, str], log_dir: Path, port: int | None = None
 ) -> tuple[ServiceProcess, str]:
-    """The HTTP API under uvicorn; returns the process and its base URL."""
+    """The HTTP API as `scangrade serve` runs it; returns the process and its base URL."""
     port = port or free_port()
     args = [
-        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        sys.executable, "-c", "from api.cli import main; main()",
+        "serve", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     process = ServiceProcess(args, env, Path(log_dir) / "api.log", "api")
 
