@@ -35,9 +35,6 @@ class ServiceSettings(BaseSettings):
     max_exam_file_bytes: int = Field(
         default=2 * MIB, description="Largest layout, key or roster file accepted."
     )
-    upload_read_bytes: int = Field(
-        default=1 * MIB, description="Uploads are streamed to disk in pieces of this size."
-    )
     worker_ping_timeout_s: float = Field(
         default=1.0, description="How long /readyz waits for a worker to answer a ping."
     )
