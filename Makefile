@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out
 
-.PHONY: setup system-tools demo test lint eval bench train clean
+.PHONY: setup system-tools demo test lint eval bench train serve worker clean
 
 setup: $(STAMP) system-tools
 
@@ -36,17 +36,26 @@ lint: setup
 ## Accuracy figures (JSON): the digit reader, then the scan pipeline.
 eval: setup
 	$(BIN)/scangrade eval reader
-	$(BIN)/scangrade eval pipeline
+	$(BIN)/scangrade eval pipeline --pages 300
+	$(BIN)/scangrade eval grading samples/scans.pdf --truth samples/truth.json \
+		--layout samples/layout.yaml --key samples/key.csv --roster samples/roster.csv
 
 ## Speed figures: reader crops/s, pipeline pages/s, service throughput.
 bench: setup
 	$(BIN)/scangrade bench reader
-	$(BIN)/scangrade bench pipeline
+	$(BIN)/scangrade bench pipeline --pages 300
 	$(BIN)/scangrade bench service
 
 ## Retrain the digit reader (writes model/weights/).
 train: setup
 	$(BIN)/scangrade train
+
+## The grading service on this machine: API + upload page, and a worker (Redis from settings).
+serve: setup
+	$(BIN)/scangrade serve
+
+worker: setup
+	$(BIN)/scangrade worker
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

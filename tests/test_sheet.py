@@ -179,7 +179,11 @@ def test_box_borders_do_not_confuse_the_reader(reader, sample_layout, monkeypatc
     written = [i for i, digit in enumerate(truth) if digit is not None]
     assert len(blanks) > 20 and len(written) > 150
     assert all(with_borders[i] is None for i in blanks)  # no border read as a digit
-    assert all(with_borders[i] is not None for i in written)  # no digit lost to the border
+    # No digit lost to the border: a written box read blank with borders is read blank
+    # without them too (a faint, broken pencil stroke can be lost either way).
+    lost_with = {i for i in written if with_borders[i] is None}
+    lost_without = {i for i in written if without[i] is None}
+    assert lost_with <= lost_without, sorted(lost_with - lost_without)
     errors_with = sum(with_borders[i] != truth[i] for i in written)
     errors_without = sum(without[i] != truth[i] for i in written)
     assert errors_with <= errors_without + 2, (errors_with, errors_without)
