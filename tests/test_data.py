@@ -31,5 +31,5 @@ def test_unknown_split():
 def test_missing_raw_files_are_named(tmp_path):
     builder = LocalMnist(raw_dir=tmp_path / "nowhere", data_dir=str(tmp_path / "tfds"),
                          file_format="array_record")
-    with pytest.raises(MnistDataError, match="train-images-idx3-ubyte.gz"):
+    with pytest.raises(MnistDataError, match=r"train-images-idx3-ubyte\.gz"):
         builder.download_and_prepare()

@@ -91,7 +91,7 @@ def test_bad_crops_are_refused_before_any_work(reader):
     good = np.full((40, 40), 230, np.uint8)
     with pytest.raises(CropError, match="crop 1: expected uint8"):
         reader.read([good, np.full((40, 40), np.nan)])
-    with pytest.raises(CropError, match="crop 0:.*smaller than"):
+    with pytest.raises(CropError, match=r"crop 0:.*smaller than"):
         reader.read([np.zeros((1, 1), np.uint8)])
 
 
