@@ -36,11 +36,22 @@ def train(
 
 def eval_reader(
     limit: Annotated[int | None, typer.Option(help="Only the first N test digits.")] = None,
+    record: Annotated[
+        bool, typer.Option(help="Also store the figures in the weights' metadata file.")
+    ] = False,
 ) -> None:
     """Accuracy of the shipped reader on MNIST test, clean and through the scan path (JSON)."""
+    from model.checkpoint import load_metadata, metadata_path
     from model.evaluate import evaluate_reader
+    from scangrade.settings import get_settings
 
-    typer.echo(json.dumps(evaluate_reader(limit=limit), indent=2))
+    figures = evaluate_reader(limit=limit)
+    typer.echo(json.dumps(figures, indent=2))
+    if record:
+        weights = get_settings().weights_path
+        metadata = load_metadata(weights)
+        metadata["evaluation"] = figures
+        metadata_path(weights).write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 def bench_reader(
