@@ -310,3 +310,20 @@ def test_copy_and_page_must_be_positive():
         encode_payload("exam", "1", 0, 1)
     with pytest.raises(ValueError):
         encode_payload("exam", "1", 1, -1)
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    """Nested aliases would expand exponentially; layouts never need them."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\n")
+    with pytest.raises(LayoutError, match="anchors and aliases"):
+        Layout.load(bomb)
+
+
+def test_self_referencing_yaml_is_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("a: &a [*a]\n")
+    with pytest.raises(LayoutError, match="anchors and aliases"):
+        Layout.load(path)

@@ -203,6 +203,7 @@ class Layout(_Strict):
 
     @classmethod
     def from_text(cls, text: str, source: str = "layout") -> Layout:
+        _refuse_yaml_aliases(text, source)
         try:
             data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -486,6 +487,19 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _refuse_yaml_aliases(text: str, source: str) -> None:
+    """Layouts never need YAML anchors or aliases, and aliases nested a few levels deep make
+    a file of a few hundred bytes expand exponentially (a "billion laughs" file); refuse them
+    before anything walks the document."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise LayoutError("YAML anchors and aliases (&name, *name) are not allowed in a "
+                                  "layout", source=source, line=event.start_mark.line + 1)
+    except yaml.YAMLError:
+        return  # the parser below reports syntax errors with their line
 
 
 def _yaml_lines(text: str) -> dict[str, int]:
