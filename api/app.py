@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.deps import Services
+from api.guard import RequestGuard
 from api.routers import exams, health, jobs, ui
 from scangrade import __version__
 from scangrade.settings import Settings, get_settings
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, exams.router, jobs.router, ui.router):
         app.include_router(router)
     ui.mount_static(app)
+    app.add_middleware(RequestGuard, settings=settings)
     return app

@@ -44,20 +44,27 @@ def get_jobs(services: Annotated[Services, Depends(get_services)]) -> JobStore:
 _bearer = HTTPBearer(auto_error=False, description="A token from SCANGRADE_API_TOKENS.")
 
 
+def token_problem(settings: Settings, scheme: str | None, token: str | None) -> str | None:
+    """Why a request's credentials are refused, or None when they carry a valid token."""
+    if not settings.api_tokens:
+        return "no API tokens are configured on this server (set SCANGRADE_API_TOKENS)"
+    if token is None or scheme is None or scheme.lower() != "bearer":
+        return "missing bearer token: send 'Authorization: Bearer <token>'"
+    offered = token.encode()
+    # Compare against every token in constant time, so timing reveals nothing.
+    matches = [secrets.compare_digest(offered, known.encode()) for known in settings.api_tokens]
+    return None if any(matches) else "invalid bearer token"
+
+
 def require_token(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """401 unless the request carries `Authorization: Bearer <one of settings.api_tokens>`."""
-    if not settings.api_tokens:
-        _unauthorized("no API tokens are configured on this server (set SCANGRADE_API_TOKENS)")
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    offered = credentials.credentials.encode()
-    # Compare against every token in constant time, so timing reveals nothing.
-    matches = [secrets.compare_digest(offered, token.encode()) for token in settings.api_tokens]
-    if not any(matches):
-        _unauthorized("invalid bearer token")
+    problem = token_problem(settings, credentials and credentials.scheme,
+                            credentials and credentials.credentials)
+    if problem:
+        _unauthorized(problem)
 
 
 def _unauthorized(detail: str) -> None:

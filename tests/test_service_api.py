@@ -73,6 +73,36 @@ def test_requests_without_a_valid_token_are_refused(cluster: Cluster, token) -> 
             assert response.headers["www-authenticate"] == "Bearer"
 
 
+def _status_before_sending_a_body(cluster: Cluster, authorization: str | None,
+                                  length: int) -> int:
+    """Sends only the headers of a large multipart POST and returns the status the server
+    answers with before a byte of the body has been sent (it must not wait for the body)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(cluster.base_url)
+    lines = ["POST /api/exams HTTP/1.1", f"Host: {url.hostname}",
+             "Content-Type: multipart/form-data; boundary=xyz", f"Content-Length: {length}"]
+    if authorization:
+        lines.append(f"Authorization: {authorization}")
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status_line = sock.recv(4096).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1])
+
+
+def test_no_token_is_refused_before_the_body_is_read(cluster: Cluster) -> None:
+    assert _status_before_sending_a_body(cluster, None, 100 * 1024 * 1024) == 401
+    assert _status_before_sending_a_body(cluster, "Bearer wrong", 100 * 1024 * 1024) == 401
+
+
+def test_oversized_exam_form_is_refused_before_the_body_is_read(cluster: Cluster) -> None:
+    from service_fixtures import TOKEN
+
+    status = _status_before_sending_a_body(cluster, f"Bearer {TOKEN}", 100 * 1024 * 1024)
+    assert status == 413
+
+
 def test_every_configured_token_is_accepted(cluster: Cluster, exam_id: str) -> None:
     with cluster.client(token="second-token") as http:
         assert http.get(f"/api/exams/{exam_id}").status_code == 200
