@@ -68,6 +68,9 @@ class JobState:
 # KEYS: job hash, finished-chunk set, problems list.
 # ARGV: chunk id, pages in chunk, now, ttl, max problems, problem JSON...
 _RECORD_CHUNK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0  -- the job's state is gone (lost or forgotten): never recreate a stub of it
+end
 local added = redis.call('SADD', KEYS[2], ARGV[1])
 if added == 1 then
   redis.call('HINCRBY', KEYS[1], 'pages_done', ARGV[2])
@@ -82,6 +85,18 @@ local done = redis.call('SCARD', KEYS[2])
 redis.call('HSET', KEYS[1], 'chunks_done', done)
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
 return added
+"""
+
+
+# KEYS: job hash. ARGV: ttl, then field, value pairs. Updates only a job that exists, so a
+# late task never turns a lost job into a stub that looks queued forever.
+_UPDATE_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
 """
 
 
@@ -106,6 +121,7 @@ class JobStore:
         self.client = client
         self.ttl_s = ttl_s
         self._record_chunk = client.register_script(_RECORD_CHUNK)
+        self._update_existing = client.register_script(_UPDATE_EXISTING)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
@@ -133,6 +149,7 @@ class JobStore:
         )
         pipe.expire(key, self.ttl_s)
         exam_jobs = f"{KEY_PREFIX}:exam:{exam_id}:jobs"
+        pipe.lrem(exam_jobs, 0, job_id)  # a resumed job is listed once
         pipe.rpush(exam_jobs, job_id)
         pipe.expire(exam_jobs, self.ttl_s)
         pipe.execute()
@@ -148,8 +165,8 @@ class JobStore:
         pipe.hgetall(self._key(job_id))
         pipe.lrange(self._key(job_id, "problems"), 0, -1)
         data, problems = pipe.execute()
-        if not data:
-            return None
+        if not data or "exam_id" not in data:
+            return None  # no state, or only a fragment of it: the job is lost
         return JobState(
             job_id=job_id,
             exam_id=data.get("exam_id", ""),
@@ -207,11 +224,8 @@ class JobStore:
         self.client.delete(*self._keys(job_id))
 
     def _update(self, job_id: str, **fields: Any) -> None:
-        key = self._key(job_id)
-        pipe = self.client.pipeline()
-        pipe.hset(key, mapping={**fields, "updated": time.time()})
-        pipe.expire(key, self.ttl_s)
-        pipe.execute()
+        pairs = [item for pair in {**fields, "updated": time.time()}.items() for item in pair]
+        self._update_existing(keys=[self._key(job_id)], args=[self.ttl_s, *pairs])
 
 
 def summary_json(summary: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import shutil
 from typing import Any
 
 import redis
@@ -203,10 +204,14 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
     pages = storage.load_pages(job_id, chunks)
     exam = _exam(manifest.exam_id)
     staging = storage.staging_dir()
-    summary = grade_and_report(
-        pages, exam, staging, scans=[storage.scan_path(job_id, manifest.filename)]
-    )
-    storage.publish_reports(staging, job_id)
+    try:
+        summary = grade_and_report(
+            pages, exam, staging, scans=[storage.scan_path(job_id, manifest.filename)]
+        )
+        storage.publish_reports(staging, job_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a retry or resume starts a fresh one
+        raise
     data = summary_json(summary)
     data["out_dir"] = str(storage.reports_dir(job_id))  # not the staging folder it was written in
     store.mark_done(job_id, data)

@@ -104,8 +104,15 @@ async def upload_scans(
     finally:
         staged.unlink(missing_ok=True)
         staging.rmdir()
-    services.jobs.create(job_id, exam_id, manifest.filename, info.n_pages, manifest.created)
-    services.celery.send_task("scangrade.start_job", kwargs={"job_id": job_id})
+    try:
+        services.jobs.create(job_id, exam_id, manifest.filename, info.n_pages, manifest.created)
+        services.celery.send_task("scangrade.start_job", kwargs={"job_id": job_id})
+    except Exception as exc:
+        # Queue or Redis down: keep nothing the client was not given an id for.
+        services.jobs.forget(job_id)
+        shutil.rmtree(storage.job_dir(job_id), ignore_errors=True)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the job queue is unavailable, try again: {exc}") from exc
     return JobAccepted(
         job_id=job_id,
         exam_id=exam_id,
