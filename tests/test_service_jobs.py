@@ -258,6 +258,7 @@ def test_overrides_rewrite_the_reports(service: Cluster) -> None:
         )
         assert response.status_code == 200, response.text
         assert response.json()["summary"]["overrides"] == 2
+        assert response.json()["summary"]["out_dir"].endswith(f"/jobs/{job_id}/reports")
         responses = http.get(f"/api/jobs/{job_id}/reports/responses.csv").text
         assert responses != ""
         bad = http.post(
@@ -266,6 +267,8 @@ def test_overrides_rewrite_the_reports(service: Cluster) -> None:
             headers={"Content-Type": "text/csv"},
         )
         assert bad.status_code == 422 and "line 2" in bad.json()["detail"]
+        # A rejected overrides file changes nothing: the last good regrade stays published.
+        assert http.get(f"/api/jobs/{job_id}/reports/responses.csv").text == responses
 
 
 def test_a_failing_job_says_why_and_can_be_resumed(service: Cluster) -> None:

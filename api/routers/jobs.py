@@ -248,7 +248,14 @@ async def apply_overrides(job_id: str, request: Request, services: ServicesDep) 
     finished = storage.report_path(job_id, "students.csv") is not None
     if not finished or (state is not None and state.status != JobStatus.DONE):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
-    summary = await run_in_threadpool(_regrade, storage, manifest, body)
+    # One regrade of a job at a time: two at once would each publish half-applied reports.
+    lock = f"scangrade:job:{job_id}:regrade"
+    if not jobs.client.set(lock, "1", nx=True, ex=settings.task_time_limit_s):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is being regraded")
+    try:
+        summary = await run_in_threadpool(_regrade, storage, manifest, body)
+    finally:
+        jobs.client.delete(lock)
     if state is not None:
         jobs.mark_done(job_id, summary)
     return job_status(job_id, jobs, storage)
@@ -268,17 +275,23 @@ def _regrade(storage: Storage, manifest: JobManifest, overrides_csv: bytes) -> d
     files = storage.exam_files(manifest.exam_id)
     if files is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}")
-    # Staged: a rejected file must not replace the overrides of the last good regrade
-    # (regrade keeps its own copy in reports/inputs/).
+    # Regraded on a copy of the reports, then swapped in whole: a download during a regrade
+    # gets the old or the new reports, never a half-written file, and a rejected overrides
+    # file changes nothing.
     staging = storage.staging_dir()
     overrides_path = staging / "overrides.csv"
+    reports = staging / "reports"
     try:
         write_bytes_atomic(overrides_path, overrides_csv)
         exam = Exam.load(files.layout, files.key, files.roster)
-        summary = regrade(storage.reports_dir(manifest.job_id), exam, overrides_path)
+        shutil.copytree(storage.reports_dir(manifest.job_id), reports)
+        summary = regrade(reports, exam, overrides_path)
+        storage.publish_reports(reports, manifest.job_id)
     except GradingInputError as exc:
         message = str(exc).replace(f"{staging}/", "")  # no server paths in the answer
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return summary_json(summary)
+    data = summary_json(summary)
+    data["out_dir"] = str(storage.reports_dir(manifest.job_id))  # not the staging copy
+    return data
