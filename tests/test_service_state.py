@@ -48,3 +48,13 @@ def test_a_resumed_job_is_listed_once(store: JobStore) -> None:
     store.forget("again")
     store.create("again", "exam2", "scans.pdf", 3, 1.0)
     assert store.jobs_of_exam("exam2") == ["again"]
+
+
+def test_the_first_chunk_plan_wins(store: JobStore) -> None:
+    """A chord sent twice, planned on a CPU worker (32 pages) and a GPU worker (64), must
+    use one set of chunks, or progress would count overlapping ranges twice."""
+    store.create("planned", "exam3", "scans.pdf", 100, 1.0)
+    assert store.chunk_pages("planned", 32) == 32
+    assert store.chunk_pages("planned", 64) == 32
+    assert store.chunk_pages("nojob", 64) == 64
+    assert not store.client.exists(store._key("nojob"))

@@ -100,6 +100,17 @@ return 1
 """
 
 
+# KEYS: job hash. ARGV: pages per chunk proposed by this worker. The first planner's size
+# wins, so a job re-planned on another kind of worker (CPU vs GPU) keeps the same chunks.
+_CHUNK_PAGES = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return tonumber(ARGV[1])
+end
+redis.call('HSETNX', KEYS[1], 'chunk_pages', ARGV[1])
+return tonumber(redis.call('HGET', KEYS[1], 'chunk_pages'))
+"""
+
+
 def connect(url: str) -> redis.Redis:
     """A client that rides out a Redis restart: it reconnects and retries a few times."""
     from redis.backoff import ExponentialBackoff
@@ -122,6 +133,7 @@ class JobStore:
         self.ttl_s = ttl_s
         self._record_chunk = client.register_script(_RECORD_CHUNK)
         self._update_existing = client.register_script(_UPDATE_EXISTING)
+        self._chunk_pages = client.register_script(_CHUNK_PAGES)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
@@ -182,6 +194,10 @@ class JobStore:
             problems=[json.loads(item) for item in problems],
             summary=json.loads(data["summary"]) if data.get("summary") else None,
         )
+
+    def chunk_pages(self, job_id: str, proposed: int) -> int:
+        """Pages per chunk for this job: the first planner's choice, kept for every re-plan."""
+        return int(self._chunk_pages(keys=[self._key(job_id)], args=[proposed]))
 
     def is_dispatched(self, job_id: str) -> bool:
         return self.client.hget(self._key(job_id), "dispatched") == "1"

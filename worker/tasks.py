@@ -119,7 +119,7 @@ def start_job(self: Task, job_id: str) -> None:
     if manifest is None:
         store.mark_failed(job_id, "the uploaded file is missing from storage")
         return
-    chunks = plan_chunks(manifest.n_pages, settings.task_chunk_pages)
+    chunks = plan_chunks(manifest.n_pages, store.chunk_pages(job_id, settings.task_chunk_pages))
     ranges = [[chunk.first, chunk.last] for chunk in chunks]
     chord(read_chunk.s(job_id=job_id, first=first, last=last) for first, last in ranges)(
         finish_job.s(job_id=job_id, ranges=ranges)
