@@ -10,7 +10,6 @@ aspect ratio and centre it by mass in 28x28, as MNIST was made.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -235,8 +234,7 @@ def preprocess(crop: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG,
 
 
 def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,
-                     config: PreprocessConfig = DEFAULT_CONFIG,
-                     threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                     config: PreprocessConfig = DEFAULT_CONFIG) -> tuple[np.ndarray, np.ndarray]:
     """Many crops → (images float32 (N, 28, 28), blank bool (N,)). Blank boxes get zeros.
 
     Validation happens first for all crops, so a bad crop fails the call before any work.
@@ -244,18 +242,12 @@ def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,
     grays = [as_gray_uint8(crop, i) for i, crop in enumerate(crops)]
     images = np.zeros((len(grays), MNIST_SIDE, MNIST_SIDE), np.float32)
     blank = np.zeros(len(grays), bool)
-
-    def run(i: int) -> None:
-        ink = digit_ink(grays[i], config)
+    # One thread: each crop is many small numpy calls that hold the GIL (threads measured
+    # slower), and worker processes already use one process per core.
+    for i, gray in enumerate(grays):
+        ink = digit_ink(gray, config)
         if ink is None:
             blank[i] = True
         else:
             images[i] = to_mnist(ink, config)
-
-    if threads > 1 and len(grays) > 16:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(run, range(len(grays))))
-    else:
-        for i in range(len(grays)):
-            run(i)
     return images, blank

@@ -32,6 +32,3 @@ class ReaderSettings(BaseSettings):
         "`scangrade eval reader`: the lowest threshold at which accepted digits on the scan "
         "path are wrong at most 0.1% of the time (0.097% accepted error, 7.4% to review).",
     )
-    preprocess_threads: int = Field(
-        default=2, description="Threads for crop preprocessing (OpenCV releases the GIL)."
-    )
