@@ -53,7 +53,7 @@ def threshold_report(confidences: np.ndarray, correct: np.ndarray, threshold: fl
 def lowest_safe_threshold(confidences: np.ndarray, correct: np.ndarray,
                           target: float = TARGET_ACCEPTED_ERROR) -> float:
     """The lowest threshold at which accepted reads are wrong at most `target` of the time."""
-    for threshold in np.round(np.arange(0.50, 1.0, 0.005), 3):
+    for threshold in np.round(np.arange(0.50, 1.0, 0.001), 3):
         report = threshold_report(confidences, correct, float(threshold))
         if report["accepted_error_rate"] <= target:
             return float(threshold)

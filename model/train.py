@@ -34,7 +34,7 @@ from model.styles import apply_regional_styles
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 128
     peak_learning_rate: float = 3e-3
     warmup_epochs: float = 1.0
@@ -42,7 +42,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     seed: int = 0
     validation_size: int = 5000
-    scan_path_digits: int = 20000  # training digits also drawn through the scan path
+    scan_path_digits: int = 40000  # training digits also drawn through the scan path
     blank_candidates: int = 30000  # empty boxes rendered; those preprocessing keeps are used
     limit_train: int | None = None  # for smoke tests: use only this many training digits
     cnn: CnnConfig = field(default_factory=CnnConfig)
