@@ -94,7 +94,9 @@ class DigitReader:
         return str(jax.devices()[0])
 
     def warm_up(self) -> None:
-        """Compiles every padded batch shape once (from the persistent cache when warm)."""
+        """Compiles every padded batch shape once (from the persistent cache when warm), and
+        loads the compiled preprocessing."""
+        preprocess_batch([np.full((16, 16), 255, np.uint8)], self.preprocess_config)
         for size in self.batch_sizes:
             self._forward(self._state, jnp.zeros((size, 28, 28), jnp.float32)).block_until_ready()
 
