@@ -11,6 +11,7 @@ it by mass in 28x28, as MNIST was made.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class PreprocessConfig:
 
 DEFAULT_CONFIG = PreprocessConfig()
 
-# Below this many crops a batch is cleaned on one thread (threads cost ~0.1 ms to start).
+# Below this many crops a thread is not worth its hand-over.
 MIN_CROPS_PER_THREAD = 16
 
 
@@ -104,6 +105,20 @@ def default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+_pool_lock = threading.Lock()
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}  # (process id, threads) → pool
+
+
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    """A pool kept for the process (starting threads costs more than a 64-crop batch's
+    overhead budget); keyed by process id, so a forked worker makes its own."""
+    key = (os.getpid(), threads)
+    with _pool_lock:
+        if key not in _pools:
+            _pools[key] = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
+        return _pools[key]
+
+
 def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,
                      config: PreprocessConfig = DEFAULT_CONFIG,
                      threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -130,8 +145,7 @@ def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,
         for job in jobs:
             run(job)
     else:
-        with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
-            list(pool.map(run, jobs))  # list(): re-raises a worker's exception here
+        list(_thread_pool(threads).map(run, jobs))  # list(): re-raises a worker's exception
     return images, blank
 
 

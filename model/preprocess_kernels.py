@@ -109,10 +109,11 @@ def _otsu_threshold(hist: np.ndarray, pixels: int) -> int:
 
 
 @_jit
-def _row_opening(mask: np.ndarray, length: int) -> np.ndarray:
+def _row_opening(mask: np.ndarray, length: int, band: int = -1) -> np.ndarray:
     """cv2.morphologyEx(MORPH_OPEN) with a 1 x length rectangle, anchor at its centre:
     pixels of horizontal runs at least `length` long. As in OpenCV, outside the image
-    counts as ink for the erosion, and the dilation uses the reflected window."""
+    counts as ink for the erosion, and the dilation uses the reflected window. With
+    `band` >= 0 only the first and last `band` rows are computed (the rest stay 0)."""
     rows, cols = mask.shape
     anchor = length // 2
     fewest = min(length - anchor, anchor + 1)  # the shortest run that can survive (at an edge)
@@ -120,6 +121,8 @@ def _row_opening(mask: np.ndarray, length: int) -> np.ndarray:
     prefix = np.zeros(cols + 1, np.int64)
     cover = np.zeros(cols + 1, np.int64)
     for r in range(rows):
+        if 0 <= band <= r < rows - band:
+            continue
         ink = 0
         for c in range(cols):
             ink += mask[r, c]
@@ -146,11 +149,11 @@ def _border_runs(mask: np.ndarray, length: int, band: int, max_thickness: int,
     """Printed border lines along the rows of `mask` near its top and bottom: long,
     straight, thin, and with paper on both sides (see the reference's docstring)."""
     rows, cols = mask.shape
-    runs = _row_opening(mask, length)
-    for r in range(band, rows - band):
-        runs[r, :] = 0
+    runs = _row_opening(mask, length, band)  # borders live near the edges, not mid-box
     present = np.zeros(rows, np.bool_)
     for r in range(rows):
+        if band <= r < rows - band:
+            continue
         for c in range(cols):
             if runs[r, c]:
                 present[r] = True
@@ -198,18 +201,26 @@ def _border_runs(mask: np.ndarray, length: int, band: int, max_thickness: int,
 
 @_jit
 def _dilate3(mask: np.ndarray) -> np.ndarray:
-    """cv2.dilate with a 3x3 square (outside is paper), as two 3-pixel passes."""
+    """cv2.dilate with a 3x3 square (outside is paper), as two 3-pixel passes (edges apart,
+    so the inner loops have no branches)."""
     rows, cols = mask.shape
     across = np.empty_like(mask)
     for r in range(rows):
-        for c in range(cols):
-            across[r, c] = (mask[r, c] | (mask[r, c - 1] if c > 0 else 0)
-                            | (mask[r, c + 1] if c + 1 < cols else 0))
+        if cols == 1:
+            across[r, 0] = mask[r, 0]
+            continue
+        across[r, 0] = mask[r, 0] | mask[r, 1]
+        for c in range(1, cols - 1):
+            across[r, c] = mask[r, c - 1] | mask[r, c] | mask[r, c + 1]
+        across[r, cols - 1] = mask[r, cols - 2] | mask[r, cols - 1]
+    if rows == 1:
+        return across
     out = np.empty_like(mask)
-    for r in range(rows):
+    out[0] = across[0] | across[1]
+    for r in range(1, rows - 1):
         for c in range(cols):
-            out[r, c] = (across[r, c] | (across[r - 1, c] if r > 0 else 0)
-                         | (across[r + 1, c] if r + 1 < rows else 0))
+            out[r, c] = across[r - 1, c] | across[r, c] | across[r + 1, c]
+    out[rows - 1] = across[rows - 2] | across[rows - 1]
     return out
 
 
