@@ -136,6 +136,7 @@ def _service_run(
     env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=chunk_pages)
     if processes >= (os.cpu_count() or 1):
         env["XLA_FLAGS"] = SINGLE_THREAD_XLA  # as `scangrade worker` sets it
+        env["SCANGRADE_PREPROCESS_THREADS"] = "1"
     api, base_url = start_api(env, root / "logs")
     worker = start_worker(
         env, root / "logs", f"bench{processes}", concurrency=processes, wait=False, pool="prefork"
