@@ -472,15 +472,18 @@ def _resize_area(src: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray:
     rows, cols = src.shape
     x_src, x_dst, x_alpha, nx = _area_table(cols, out_cols)
     y_src, y_dst, y_alpha, ny = _area_table(rows, out_rows)
-    columns = np.empty((cols, rows), np.float32)
-    for r in range(rows):
-        for c in range(cols):
-            columns[c, r] = src[r, c]
     across = np.zeros((out_cols, rows), np.float32)  # across[dx] = output column dx, all rows
-    for k in range(nx):  # each output's taps come together, in order
-        dx, sx, alpha = x_dst[k], x_src[k], x_alpha[k]
-        for r in range(rows):
-            across[dx, r] += columns[sx, r] * alpha
+    block = 256  # rows turned into columns at a time: bounded memory for huge crops
+    columns = np.empty((cols, min(rows, block)), np.float32)
+    for r0 in range(0, rows, block):
+        r1 = min(rows, r0 + block)
+        for r in range(r0, r1):
+            for c in range(cols):
+                columns[c, r - r0] = src[r, c]
+        for k in range(nx):  # each output's taps come together, in order
+            dx, sx, alpha = x_dst[k], x_src[k], x_alpha[k]
+            for r in range(r0, r1):
+                across[dx, r] += columns[sx, r - r0] * alpha
     out = np.zeros((out_rows, out_cols), np.float32)
     for dx in range(out_cols):
         for j in range(ny):
