@@ -55,6 +55,16 @@ class PreprocessConfig:
     min_digit_extent: float = 0.25
     ink_percentile: float = 90.0  # this ink percentile becomes full intensity (faint pencil)
 
+    def __post_init__(self) -> None:
+        if self.work_side < 16 or self.min_crop_side < 1:
+            raise ValueError("preprocess config: work_side must be >= 16, min_crop_side >= 1")
+        for name in ("paper_percentile", "ink_percentile"):
+            if not 0 < getattr(self, name) <= 100:
+                raise ValueError(f"preprocess config: {name} must be in (0, 100]")
+        for name in ("border_band", "inner_band", "thin_centre_band"):
+            if not 0 <= getattr(self, name) < 0.5:
+                raise ValueError(f"preprocess config: {name} must be in [0, 0.5)")
+
 
 DEFAULT_CONFIG = PreprocessConfig()
 
@@ -71,7 +81,7 @@ def as_gray_uint8(crop: np.ndarray, index: int = 0) -> np.ndarray:
     crop = np.asarray(crop)
     if crop.dtype != np.uint8:
         raise CropError(f"crop {index}: expected uint8 pixels, got {crop.dtype}")
-    if crop.ndim == 3 and crop.shape[2] in (3, 4):
+    if crop.ndim == 3 and crop.shape[2] in (3, 4) and min(crop.shape[:2]) > 0:
         code = cv2.COLOR_BGR2GRAY if crop.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
         crop = cv2.cvtColor(np.ascontiguousarray(crop), code)
     elif crop.ndim == 3 and crop.shape[2] == 1:
@@ -102,21 +112,32 @@ def _clean(grays: Sequence[np.ndarray], config: PreprocessConfig, images: np.nda
 
 
 def default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    """The CPUs this process may run on (a container's or taskset's limit), at most 8."""
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
 
 
 _pool_lock = threading.Lock()
-_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}  # (process id, threads) → pool
+_pools: dict[int, ThreadPoolExecutor] = {}  # threads → pool
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child (a Celery prefork worker) has none of the parent's threads: it makes
+    its own pools, behind a fresh lock."""
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def _thread_pool(threads: int) -> ThreadPoolExecutor:
-    """A pool kept for the process (starting threads costs more than a 64-crop batch's
-    overhead budget); keyed by process id, so a forked worker makes its own."""
-    key = (os.getpid(), threads)
+    """A pool kept for the process: starting threads for every call costs more than a
+    64-crop batch's whole overhead budget."""
     with _pool_lock:
-        if key not in _pools:
-            _pools[key] = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
-        return _pools[key]
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="preprocess")
+        return _pools[threads]
 
 
 def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,

@@ -1,7 +1,7 @@
 """Compiled pixel loops of crop preprocessing (numba, GIL released): one crop at a time,
 so a batch is cleaned by plain threads at C speed instead of ~15 OpenCV calls per crop
 from Python. Each step mirrors the OpenCV call it replaces (named in its docstring), with
-OpenCV's rounding; `tests/test_preprocess_equivalence.py` holds the whole kernel to the
+OpenCV's rounding; `tests/test_preprocess_kernels.py` holds the whole kernel to the
 OpenCV implementation in `tests/preprocess_reference.py`.
 """
 
@@ -116,7 +116,8 @@ def _row_opening(mask: np.ndarray, length: int, band: int = -1) -> np.ndarray:
     `band` >= 0 only the first and last `band` rows are computed (the rest stay 0)."""
     rows, cols = mask.shape
     anchor = length // 2
-    fewest = min(length - anchor, anchor + 1)  # the shortest run that can survive (at an edge)
+    # The shortest run that can survive: at an edge, or a whole row shorter than the kernel.
+    fewest = min(length - anchor, anchor + 1, cols)
     out = np.zeros_like(mask)
     prefix = np.zeros(cols + 1, np.int64)
     cover = np.zeros(cols + 1, np.int64)
@@ -369,7 +370,7 @@ def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
         )
         if keep[label]:
             kept_area += area[label]
-    if kept_area < p[MIN_INK_AREA] * h * w:
+    if kept_area == 0 or kept_area < p[MIN_INK_AREA] * h * w:
         return False
     kept = np.zeros((rows, cols), np.uint8)
     for k in range(n_runs):
@@ -388,7 +389,7 @@ def _resize_u8_area(src: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray
     """cv2.resize(INTER_AREA) of uint8 to a size no larger: whole-number ratios average
     blocks with integer sums, others go through the float area weights."""
     rows, cols = src.shape
-    ratio_x, ratio_y = cols / out_cols, rows / out_rows
+    ratio_x, ratio_y = 1.0 / (out_cols / cols), 1.0 / (out_rows / rows)  # as OpenCV rounds
     block_x, block_y = int(ratio_x), int(ratio_y)
     out = np.empty((out_rows, out_cols), np.uint8)
     eps = 2.220446049250313e-16  # DBL_EPSILON
@@ -493,7 +494,7 @@ def _resize_area(src: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray:
 
 @_jit
 def _area_table(size: int, out_size: int):
-    scale = size / out_size
+    scale = 1.0 / (out_size / size)  # as OpenCV rounds
     src = np.empty(size * 2 + out_size * 2, np.int64)
     dst = np.empty_like(src)
     alpha = np.empty(src.shape[0], np.float32)

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from model.preprocess import CropError, preprocess, preprocess_batch
+from model.preprocess import CropError, PreprocessConfig, preprocess, preprocess_batch
 
 PAPER = 235
 
@@ -110,6 +110,7 @@ def test_colour_crop_is_converted_to_grey():
         (np.zeros((1, 1), np.uint8), "smaller than"),
         (np.zeros((40, 40, 2), np.uint8), "2-D grayscale"),
         (np.zeros((4, 40, 40), np.uint8), "2-D grayscale"),
+        (np.zeros((0, 40, 3), np.uint8), "2-D grayscale"),  # colour, but no pixels
     ],
 )
 def test_bad_crops_get_a_clear_error(crop, message):
@@ -120,6 +121,13 @@ def test_bad_crops_get_a_clear_error(crop, message):
 def test_bad_crop_error_names_its_index():
     with pytest.raises(CropError, match="crop 1"):
         preprocess_batch([blank_box(), np.zeros((2, 2), np.uint8)])
+
+
+@pytest.mark.parametrize("fields", [{"paper_percentile": 150.0}, {"ink_percentile": 0.0},
+                                    {"border_band": 0.5}, {"work_side": 4}])
+def test_impossible_configs_are_refused(fields):
+    with pytest.raises(ValueError, match="preprocess config"):
+        PreprocessConfig(**fields)
 
 
 def test_huge_crop_is_read_at_working_size():
