@@ -13,7 +13,7 @@ from flax import nnx
 
 from model.cnn import CnnConfig, DigitCnn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the cnn config lists channels per stage (1: five channel counts)
 
 
 class WeightsError(RuntimeError):
@@ -55,6 +55,22 @@ def load_metadata(weights_path: Path) -> dict[str, Any]:
         raise WeightsError(f"weights metadata is not valid JSON: {path}: {exc}") from None
 
 
+def _format_1_config(cnn: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 named five channel counts: one conv at 28 px, two at 14, two at 7."""
+    cnn = dict(cnn)
+    channels = list(cnn.pop("channels"))
+    if len(channels) != 5:
+        raise ValueError(f"format 1 needs five channel counts, got {channels}")
+    return {"space_to_depth": 1, "stage28": channels[:1], "stage14": channels[1:3],
+            "stage7": channels[3:], **cnn}
+
+
+def _format_1_key(key: str) -> str:
+    """Format 1 kept the 28 px conv outside a Sequential."""
+    prefix = "['stage28']['"
+    return key.replace(prefix, "['stage28']['layers'][0]['", 1) if key.startswith(prefix) else key
+
+
 def load_weights(weights_path: Path) -> tuple[DigitCnn, dict[str, Any]]:
     """Builds the model the metadata describes and fills it with the stored arrays."""
     weights_path = Path(weights_path)
@@ -64,17 +80,20 @@ def load_weights(weights_path: Path) -> tuple[DigitCnn, dict[str, Any]]:
             "set SCANGRADE_WEIGHTS_PATH)"
         )
     metadata = load_metadata(weights_path)
+    format_1 = metadata.get("format_version") == 1
     try:
+        cnn = _format_1_config(metadata["cnn"]) if format_1 else metadata["cnn"]
         cnn_config = CnnConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in metadata["cnn"].items()})
-    except (KeyError, TypeError) as exc:
+                                  for k, v in cnn.items()})
+    except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"weights metadata has no valid 'cnn' config: {exc}") from None
     model = DigitCnn(cnn_config, rngs=nnx.Rngs(0))
     state = _weights_state(model)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
     try:
         with np.load(weights_path) as stored:
-            arrays = {key: stored[key] for key in stored.files}
+            arrays = {_format_1_key(key) if format_1 else key: stored[key]
+                      for key in stored.files}
     except Exception as exc:  # zip/pickle/OS errors all mean the same to a user
         raise WeightsError(f"cannot read reader weights {weights_path}: {exc}") from None
     new_leaves = []

@@ -19,7 +19,7 @@ from flax import nnx
 
 from model.checkpoint import load_weights
 from model.cnn import BLANK, NUM_CLASSES, DigitCnn
-from model.preprocess import DEFAULT_CONFIG, PreprocessConfig, preprocess_batch
+from model.preprocess import DEFAULT_CONFIG, PreprocessConfig, as_gray_uint8, preprocess_batch
 from model.runtime import enable_compilation_cache
 
 __all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
@@ -61,12 +61,17 @@ def _empty_batch() -> ReadBatch:
 class DigitReader:
     def __init__(self, model: DigitCnn, metadata: dict[str, Any],
                  batch_sizes: Sequence[int] = (16, 64, 256, 1024),
-                 preprocess_config: PreprocessConfig = DEFAULT_CONFIG):
+                 preprocess_config: PreprocessConfig = DEFAULT_CONFIG,
+                 preprocess_threads: int = 0, pipeline_crops: int = 256):
         if not batch_sizes or any(size < 1 for size in batch_sizes):
             raise ValueError(f"batch sizes must be positive, got {batch_sizes}")
+        if pipeline_crops < 1:
+            raise ValueError(f"pipeline_crops must be positive, got {pipeline_crops}")
         self.metadata = metadata
         self.batch_sizes = tuple(sorted(set(batch_sizes)))
         self.preprocess_config = preprocess_config
+        self.preprocess_threads = preprocess_threads or None  # None: every CPU
+        self.pipeline_crops = pipeline_crops
         self.temperature = float(metadata.get("temperature", 1.0))
         graphdef, state = nnx.split(model)
         self._state = jax.device_put(state)
@@ -74,7 +79,7 @@ class DigitReader:
 
         @jax.jit
         def forward(state: nnx.State, images: jax.Array) -> jax.Array:
-            logits = nnx.merge(graphdef, state)(images)
+            logits = nnx.merge(graphdef, state).infer(images)
             return jax.nn.softmax(logits / temperature, axis=-1)
 
         self._forward = forward
@@ -87,7 +92,9 @@ class DigitReader:
         settings = settings or get_settings()
         enable_compilation_cache(settings.jax_cache_dir)
         model, metadata = load_weights(Path(path) if path else settings.weights_path)
-        return cls(model, metadata, batch_sizes=settings.reader_batch_sizes)
+        return cls(model, metadata, batch_sizes=settings.reader_batch_sizes,
+                   preprocess_threads=settings.preprocess_threads,
+                   pipeline_crops=settings.reader_pipeline_crops)
 
     @property
     def device(self) -> str:
@@ -100,6 +107,23 @@ class DigitReader:
         for size in self.batch_sizes:
             self._forward(self._state, jnp.zeros((size, 28, 28), jnp.float32)).block_until_ready()
 
+    def _dispatch(self, images: np.ndarray) -> list[tuple[jax.Array, int]]:
+        """Starts the CNN on normalised images in padded fixed-size batches; JAX returns at
+        once and computes in the background. Returns (device probs, rows used) per batch."""
+        pending = []
+        largest = self.batch_sizes[-1]
+        for start in range(0, len(images), largest):
+            chunk = images[start: start + largest]
+            size = next(s for s in self.batch_sizes if s >= len(chunk))
+            padded = np.zeros((size, 28, 28), np.float32)
+            padded[: len(chunk)] = chunk
+            pending.append((self._forward(self._state, jnp.asarray(padded)), len(chunk)))
+        return pending
+
+    @staticmethod
+    def _collect(pending: list[tuple[jax.Array, int]]) -> np.ndarray:
+        return np.concatenate([np.asarray(probs)[:used] for probs, used in pending])
+
     def classify_images(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 11) for already-normalised 28x28 images (ink = 1)."""
         images = np.asarray(images, np.float32)
@@ -107,27 +131,32 @@ class DigitReader:
             raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
         if not np.isfinite(images).all():
             raise ValueError("images contain NaN or infinite values")
-        out = np.zeros((len(images), NUM_CLASSES), np.float32)
-        largest = self.batch_sizes[-1]
-        for start in range(0, len(images), largest):
-            chunk = images[start: start + largest]
-            size = next(s for s in self.batch_sizes if s >= len(chunk))
-            padded = np.zeros((size, 28, 28), np.float32)
-            padded[: len(chunk)] = chunk
-            probs = self._forward(self._state, jnp.asarray(padded))
-            out[start: start + len(chunk)] = np.asarray(probs)[: len(chunk)]
-        return out
+        if not len(images):
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        return self._collect(self._dispatch(images))
 
     def read_batch(self, crops: Sequence[np.ndarray] | np.ndarray) -> ReadBatch:
-        """Reads every crop: uint8 grayscale (colour is converted), any size >= 8x8."""
+        """Reads every crop: uint8 grayscale (colour is converted), any size >= 8x8.
+
+        Large batches go in steps of `pipeline_crops`: while the CNN reads one step (in
+        JAX's threads), the next is cleaned (in GIL-free preprocessing threads)."""
         if len(crops) == 0:
             return _empty_batch()
-        images, no_ink = preprocess_batch(crops, self.preprocess_config)
-        probs = np.zeros((len(images), NUM_CLASSES), np.float32)
+        grays = [as_gray_uint8(crop, i) for i, crop in enumerate(crops)]  # all checked first
+        probs = np.zeros((len(grays), NUM_CLASSES), np.float32)
+        no_ink = np.zeros(len(grays), bool)
+        pending = []
+        for start in range(0, len(grays), self.pipeline_crops):
+            step = grays[start: start + self.pipeline_crops]
+            images, blank = preprocess_batch(step, self.preprocess_config,
+                                             self.preprocess_threads)
+            no_ink[start: start + len(step)] = blank
+            inked = np.nonzero(~blank)[0]
+            if len(inked):
+                pending.append((start + inked, self._dispatch(images[inked])))
+        for indices, step_pending in pending:
+            probs[indices] = self._collect(step_pending)
         probs[no_ink, BLANK] = 1.0  # nothing on the paper: blank without asking the CNN
-        inked = np.nonzero(~no_ink)[0]
-        if len(inked):
-            probs[inked] = self.classify_images(images[inked])
         labels = probs.argmax(axis=1)
         return ReadBatch(labels, probs[np.arange(len(labels)), labels], probs, no_ink)
 

@@ -27,7 +27,7 @@ from model.augment import AugmentConfig, augment_batch
 from model.checkpoint import save_weights
 from model.cnn import BLANK, CnnConfig, DigitCnn
 from model.data import data_fingerprint, load_mnist
-from model.preprocess import preprocess
+from model.preprocess import preprocess_batch
 from model.scanpath import DEFAULT_SCAN_PATH, ScanPathConfig, render_box_crop
 from model.styles import apply_regional_styles
 
@@ -67,19 +67,21 @@ class Datasets:
 
 
 def scan_path_images(digits: np.ndarray | None, count: int, rng: np.random.Generator,
-                     config: ScanPathConfig = DEFAULT_SCAN_PATH) -> tuple[np.ndarray, np.ndarray]:
+                     config: ScanPathConfig = DEFAULT_SCAN_PATH, chunk: int = 4096
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Draws digits (or empty boxes when `digits` is None) through paper and scanner and
     preprocesses them; returns (images (M, 28, 28) float32, index of the source of each)."""
     images, sources = [], []
-    for i in range(count):
-        crop = render_box_crop(None if digits is None else digits[i], rng, config)
-        image = preprocess(crop)
-        if image is not None:
-            images.append(image)
-            sources.append(i)
+    for start in range(0, count, chunk):
+        indices = range(start, min(start + chunk, count))
+        crops = [render_box_crop(None if digits is None else digits[i], rng, config)
+                 for i in indices]
+        batch, blank = preprocess_batch(crops)
+        images.append(batch[~blank])
+        sources.append(np.asarray(indices)[~blank])
     if not images:
         return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
-    return np.stack(images), np.array(sources)
+    return np.concatenate(images), np.concatenate(sources)
 
 
 def build_datasets(config: TrainConfig, log=print) -> Datasets:

@@ -127,3 +127,33 @@ def reader_weights_path() -> str:
     from scangrade.settings import get_settings
 
     return str(get_settings().weights_path)
+
+
+def test_pipelined_steps_read_the_same_as_one_step(sample):
+    images, _ = sample
+    rng = np.random.default_rng(3)
+    crops = [render_box_crop(image, rng) for image in images[:60]]
+    for at in (3, 10, 11, 20, 41):  # blanks inside steps shift the inked crops' indices
+        crops.insert(at, np.full((60, 50), 235, np.uint8))
+    model, metadata = load_weights(reader_weights_path())
+    whole = DigitReader(model, metadata, batch_sizes=(16, 64), pipeline_crops=1000)
+    results = [whole.read_batch(crops)]
+    for sizes, step in (((16, 64), 7), ((16,), 40)):  # the second: several CNN batches a step
+        results.append(DigitReader(model, metadata, batch_sizes=sizes,
+                                   pipeline_crops=step).read_batch(crops))
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0].labels, other.labels)
+        np.testing.assert_array_equal(results[0].no_ink, other.no_ink)
+        np.testing.assert_allclose(results[0].probs, other.probs, atol=1e-6)
+    assert results[0].no_ink[[3, 10, 11, 20, 41]].all() and results[0].no_ink.sum() == 5
+
+
+def test_weights_of_an_unknown_architecture(tmp_path):
+    weights = Path(reader_weights_path())
+    shutil.copy(weights, tmp_path / "w.npz")
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    meta["format_version"] = 2  # format 2 lists channels per stage, not five counts
+    meta["cnn"] = {"channels": [16, 32, 32, 64, 96], "hidden": 128}
+    (tmp_path / "w.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="no valid 'cnn' config"):
+        load_weights(tmp_path / "w.npz")

@@ -26,6 +26,15 @@ class ReaderSettings(BaseSettings):
         default=(16, 64, 256, 1024),
         description="Fixed padded batch shapes: a warm worker never compiles a new one.",
     )
+    preprocess_threads: int = Field(
+        default=0, ge=0,
+        description="Threads that clean crops (compiled, GIL-free); 0 uses every CPU.",
+    )
+    reader_pipeline_crops: int = Field(
+        default=256, ge=1,
+        description="Crops per step of a large read: one step is cleaned while the CNN reads "
+        "the one before, so preprocessing and inference overlap.",
+    )
     confidence_threshold: float = Field(
         default=0.998,
         description="Digits read below this confidence are sent to review. Chosen with "
