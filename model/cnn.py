@@ -146,7 +146,7 @@ class DigitCnn(nnx.Module):
         if self.stage28 is None or len(self.stage28.layers) != 1 or self.block != 1:
             return self(x)
         first = self.stage28.layers[0]
-        kernel = first.conv.kernel.value  # (3, 3, 1, C)
+        kernel = first.conv.kernel[...]  # (3, 3, 1, C)
         channels = kernel.shape[-1]
         block_kernel = jnp.einsum("abiot,tc->abioc", _BLOCK_TAPS, kernel.reshape(9, channels))
         y = jax.lax.conv_general_dilated(

@@ -45,9 +45,9 @@ def test_inference_path_gives_the_training_paths_logits():
     model = DigitCnn(config, rngs=nnx.Rngs(1))
     rng = np.random.default_rng(0)
     first = model.stage28.layers[0]  # give batch norm real statistics, some scales negative
-    first.bn.mean.value = jnp.asarray(rng.normal(size=8), jnp.float32)
-    first.bn.var.value = jnp.asarray(rng.uniform(0.5, 2, 8), jnp.float32)
-    first.bn.scale.value = jnp.asarray(rng.normal(size=8), jnp.float32)
+    first.bn.mean[...] = jnp.asarray(rng.normal(size=8), jnp.float32)
+    first.bn.var[...] = jnp.asarray(rng.uniform(0.5, 2, 8), jnp.float32)
+    first.bn.scale[...] = jnp.asarray(rng.normal(size=8), jnp.float32)
     model.eval()
     images = jnp.asarray(rng.random((5, 28, 28)), jnp.float32)
     np.testing.assert_allclose(model.infer(images), model(images), atol=1e-5)
