@@ -19,10 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.preprocess_kernels import CONFIG_FIELDS, preprocess_packed
-
-MNIST_SIDE = 28
-MNIST_DIGIT_SIDE = 20
+from model.preprocess_kernels import CONFIG_FIELDS, MNIST_SIDE, preprocess_packed
 
 
 @dataclass(frozen=True)
@@ -150,6 +147,12 @@ def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,
     threads (default: the CPU count).
     """
     grays = [as_gray_uint8(crop, i) for i, crop in enumerate(crops)]
+    return preprocess_validated(grays, config, threads)
+
+
+def preprocess_validated(grays: Sequence[np.ndarray], config: PreprocessConfig = DEFAULT_CONFIG,
+                         threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """preprocess_batch for crops already passed through `as_gray_uint8`."""
     images = np.zeros((len(grays), MNIST_SIDE, MNIST_SIDE), np.float32)
     blank = np.zeros(len(grays), bool)
     threads = threads or default_threads()
@@ -173,5 +176,5 @@ def preprocess_batch(crops: Sequence[np.ndarray] | np.ndarray,
 def preprocess(crop: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG,
                index: int = 0) -> np.ndarray | None:
     """One crop → 28x28 float32 digit image, or None when the box is blank."""
-    images, blank = preprocess_batch([as_gray_uint8(crop, index)], config, threads=1)
+    images, blank = preprocess_validated([as_gray_uint8(crop, index)], config, threads=1)
     return None if blank[0] else images[0]

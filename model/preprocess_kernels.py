@@ -580,6 +580,17 @@ def _resize_linear(src: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray:
 
 
 @_jit
+def _blend_across(src: np.ndarray, row: int, col: int, weight: np.float32) -> np.float32:
+    """src[row, col] and src[row, col + 1] blended by `weight`, outside the image 0."""
+    rows, cols = src.shape
+    if not 0 <= row < rows:
+        return np.float32(0.0)
+    left = src[row, col] if col >= 0 else np.float32(0.0)
+    right = src[row, col + 1] if col + 1 < cols else np.float32(0.0)
+    return left * (np.float32(1.0) - weight) + right * weight
+
+
+@_jit
 def _shift_bilinear(src: np.ndarray, tx: float, ty: float) -> np.ndarray:
     """cv2.warpAffine by a translation into 28x28 (INTER_LINEAR, constant 0 border);
     OpenCV 5 interpolates at float32 source positions."""
@@ -599,15 +610,8 @@ def _shift_bilinear(src: np.ndarray, tx: float, ty: float) -> np.ndarray:
             ax = np.float32(fx - sx)
             if sx >= cols or sx + 1 < 0:
                 continue
-            top = bottom = np.float32(0.0)
-            if sy >= 0:
-                left = src[sy, sx] if sx >= 0 else np.float32(0.0)
-                right = src[sy, sx + 1] if sx + 1 < cols else np.float32(0.0)
-                top = left * (one - ax) + right * ax
-            if sy + 1 < rows:
-                left = src[sy + 1, sx] if sx >= 0 else np.float32(0.0)
-                right = src[sy + 1, sx + 1] if sx + 1 < cols else np.float32(0.0)
-                bottom = left * (one - ax) + right * ax
+            top = _blend_across(src, sy, sx, ax)
+            bottom = _blend_across(src, sy + 1, sx, ax)
             out[y, x] = top * (one - ay) + bottom * ay
     return out
 

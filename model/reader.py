@@ -19,7 +19,13 @@ from flax import nnx
 
 from model.checkpoint import load_weights
 from model.cnn import BLANK, NUM_CLASSES, DigitCnn
-from model.preprocess import DEFAULT_CONFIG, PreprocessConfig, as_gray_uint8, preprocess_batch
+from model.preprocess import (
+    DEFAULT_CONFIG,
+    PreprocessConfig,
+    as_gray_uint8,
+    preprocess_batch,
+    preprocess_validated,
+)
 from model.runtime import enable_compilation_cache
 
 __all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
@@ -148,8 +154,8 @@ class DigitReader:
         pending = []
         for start in range(0, len(grays), self.pipeline_crops):
             step = grays[start: start + self.pipeline_crops]
-            images, blank = preprocess_batch(step, self.preprocess_config,
-                                             self.preprocess_threads)
+            images, blank = preprocess_validated(step, self.preprocess_config,
+                                                 self.preprocess_threads)
             no_ink[start: start + len(step)] = blank
             inked = np.nonzero(~blank)[0]
             if len(inked):

@@ -6,75 +6,17 @@ image 2 px wide for a point set, so thin 1s were centred by the wrong moments.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-MNIST_SIDE = 28
-MNIST_DIGIT_SIDE = 20
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    work_side: int = 64  # longer side of a crop while cleaning; thresholds below assume it
-    min_crop_side: int = 8  # smaller crops cannot hold a readable digit
-    paper_percentile: float = 70.0  # the paper level: most of a box is paper
-    min_contrast: int = 36  # ink is at least this much darker than paper (0-255); noise is not
-    # Hysteresis: fainter pixels joined to real ink still count, so thin or faint strokes
-    # that the main threshold breaks into pieces stay whole instead of becoming specks.
-    low_contrast: int = 22
-    low_fraction: float = 0.5  # the low threshold is this share of the main one
-    border_band: float = 0.3  # outer fraction of each side where box border lines may remain
-    inner_band: float = 0.2  # a mark must reach inside this margin to belong to the digit
-    # A thin mark (a line fragment) belongs to the digit only when it is centred in the box:
-    # the stroke of a 1 is; a leftover piece of the printed border is not.
-    thin_extent: float = 0.12
-    min_inner_share: float = 0.3  # of a mark's pixels inside the inner area (box corners fail)
-    thin_centre_band: float = 0.3
-    border_line_fraction: float = 0.65  # a straight run this long (of the side) may be a border
-    # ...and is one only if it is this thin (of the side): printed borders are hairlines,
-    # the top bar of a 7 or 5 is a pen stroke.
-    border_max_thickness: float = 0.08
-    border_side_rows: float = 0.04  # rows beside a candidate line that are looked at
-    border_max_inked_beside: float = 0.45  # share of its length with ink beside it
-    speck_area: float = 0.0035  # components below this share of the crop area are specks
-    min_ink_area: float = 0.006  # less ink than this share of the crop area: blank box
-    # Ink smaller than this share of the crop's longer side is not magnified to full digit
-    # size, so specks and dashes stay small for the model instead of becoming digit-sized.
-    min_digit_extent: float = 0.25
-    ink_percentile: float = 90.0  # this ink percentile becomes full intensity (faint pencil)
-
-
-DEFAULT_CONFIG = PreprocessConfig()
-
+# The config, crop validation and sizes are the shipped ones: only the pixel steps below
+# are the former implementation.
+from model.preprocess import DEFAULT_CONFIG, PreprocessConfig, as_gray_uint8
+from model.preprocess_kernels import MNIST_DIGIT_SIDE, MNIST_SIDE
 
 _SQUARE3 = np.ones((3, 3), np.uint8)
-
-
-class CropError(ValueError):
-    """A crop that cannot be read: wrong type, shape or values. Names the crop."""
-
-
-def as_gray_uint8(crop: np.ndarray, index: int = 0) -> np.ndarray:
-    """Validates one crop; colour crops are converted to grey (a defined result)."""
-    crop = np.asarray(crop)
-    if crop.dtype != np.uint8:
-        raise CropError(f"crop {index}: expected uint8 pixels, got {crop.dtype}")
-    if crop.ndim == 3 and crop.shape[2] in (3, 4):
-        code = cv2.COLOR_BGR2GRAY if crop.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
-        crop = cv2.cvtColor(np.ascontiguousarray(crop), code)
-    elif crop.ndim == 3 and crop.shape[2] == 1:
-        crop = crop[..., 0]
-    if crop.ndim != 2:
-        raise CropError(f"crop {index}: expected a 2-D grayscale image, got shape {crop.shape}")
-    if min(crop.shape) < DEFAULT_CONFIG.min_crop_side:
-        raise CropError(
-            f"crop {index}: {crop.shape[1]}x{crop.shape[0]} px is smaller than the "
-            f"{DEFAULT_CONFIG.min_crop_side}x{DEFAULT_CONFIG.min_crop_side} minimum"
-        )
-    return np.ascontiguousarray(crop)
 
 
 def _to_work_size(gray: np.ndarray, side: int) -> np.ndarray:
