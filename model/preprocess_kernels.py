@@ -85,6 +85,18 @@ def _histogram(image: np.ndarray) -> np.ndarray:
 
 
 @_jit
+def _dark_histogram(gray_hist: np.ndarray, paper: int) -> np.ndarray:
+    """The histogram of max(paper - gray, 0), from the histogram of gray: each darkness
+    is one grey level, and everything at or above the paper level is darkness 0."""
+    hist = np.zeros(256, np.int64)
+    for value in range(1, min(paper, 255) + 1):
+        hist[value] = gray_hist[paper - value]
+    for level in range(min(paper, 256), 256):
+        hist[0] += gray_hist[level]
+    return hist
+
+
+@_jit
 def _percentile_of_histogram(hist: np.ndarray, q: float) -> int:
     """np.searchsorted(cumsum(hist), q% of total) on float32, as on cv2.calcHist output."""
     total = np.float32(0.0)
@@ -293,13 +305,14 @@ def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
     """Writes the digit's ink darkness, borders and specks removed, into `ink` (zeroed);
     False for a blank box."""
     rows, cols = gray.shape
-    paper = _percentile_of_histogram(_histogram(gray), p[PAPER_PERCENTILE])
+    gray_hist = _histogram(gray)
+    paper = _percentile_of_histogram(gray_hist, p[PAPER_PERCENTILE])
     dark = np.empty((rows, cols), np.uint8)
     for r in range(rows):
         for c in range(cols):
             value = paper - np.int64(gray[r, c])
             dark[r, c] = value if value > 0 else 0
-    otsu = _otsu_threshold(_histogram(dark), rows * cols)
+    otsu = _otsu_threshold(_dark_histogram(gray_hist, paper), rows * cols)
     high = max(float(otsu), p[MIN_CONTRAST])
     low = max(p[LOW_CONTRAST], high * p[LOW_FRACTION])
     low_floor = math.floor(low)  # cv2.threshold on uint8 compares with floor(thresh)
@@ -482,8 +495,9 @@ def _to_work_size(gray: np.ndarray, side: int) -> np.ndarray:
 @_jit
 def _resize_area(src: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray:
     """cv2.resize(INTER_AREA) to a size no larger, in float32: area-weighted means, summed
-    in OpenCV's order (each source row across, then the rows down). Works on columns so the
-    inner loops run over contiguous memory."""
+    in OpenCV's order (each source row across, then the rows down). Rows are turned into
+    columns so that each tap of the pass across is one contiguous multiply-add over all
+    rows (vectorised); the sums go back to rows for the pass down."""
     rows, cols = src.shape
     x_src, x_dst, x_alpha, nx = _area_table(cols, out_cols)
     y_src, y_dst, y_alpha, ny = _area_table(rows, out_rows)
@@ -496,13 +510,15 @@ def _resize_area(src: np.ndarray, out_rows: int, out_cols: int) -> np.ndarray:
             for c in range(cols):
                 columns[c, r - r0] = src[r, c]
         for k in range(nx):  # each output's taps come together, in order
-            dx, sx, alpha = x_dst[k], x_src[k], x_alpha[k]
-            for r in range(r0, r1):
-                across[dx, r] += columns[sx, r - r0] * alpha
+            into, taps, alpha = across[x_dst[k], r0:r1], columns[x_src[k]], x_alpha[k]
+            for r in range(r1 - r0):
+                into[r] += taps[r] * alpha
+    summed = across.T.copy()  # summed[r] = source row r across
     out = np.zeros((out_rows, out_cols), np.float32)
-    for dx in range(out_cols):
-        for j in range(ny):
-            out[y_dst[j], dx] += y_alpha[j] * across[dx, y_src[j]]
+    for j in range(ny):
+        into, row, alpha = out[y_dst[j]], summed[y_src[j]], y_alpha[j]
+        for dx in range(out_cols):
+            into[dx] += alpha * row[dx]
     return out
 
 
@@ -593,26 +609,33 @@ def _blend_across(src: np.ndarray, row: int, col: int, weight: np.float32) -> np
 @_jit
 def _shift_bilinear(src: np.ndarray, tx: float, ty: float) -> np.ndarray:
     """cv2.warpAffine by a translation into 28x28 (INTER_LINEAR, constant 0 border);
-    OpenCV 5 interpolates at float32 source positions."""
+    OpenCV 5 interpolates at float32 source positions. Only the output pixels the source
+    reaches are computed (the digit covers about half of the 28x28)."""
     rows, cols = src.shape
     out = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
     shift_x, shift_y = np.float32(-tx), np.float32(-ty)
     one = np.float32(1.0)
+    out_x = np.empty(MNIST_SIDE, np.int64)  # the output columns the source reaches...
+    xs = np.empty(MNIST_SIDE, np.int64)  # ...their source column and weight
+    wx = np.empty(MNIST_SIDE, np.float32)
+    reached = 0
+    for x in range(MNIST_SIDE):
+        fx = np.float32(x) + shift_x
+        sx = math.floor(fx)
+        if sx >= cols or sx + 1 < 0:
+            continue
+        out_x[reached], xs[reached], wx[reached] = x, sx, np.float32(fx - sx)
+        reached += 1
     for y in range(MNIST_SIDE):
         fy = np.float32(y) + shift_y
         sy = math.floor(fy)
         ay = np.float32(fy - sy)
         if sy >= rows or sy + 1 < 0:
             continue
-        for x in range(MNIST_SIDE):
-            fx = np.float32(x) + shift_x
-            sx = math.floor(fx)
-            ax = np.float32(fx - sx)
-            if sx >= cols or sx + 1 < 0:
-                continue
-            top = _blend_across(src, sy, sx, ax)
-            bottom = _blend_across(src, sy + 1, sx, ax)
-            out[y, x] = top * (one - ay) + bottom * ay
+        for k in range(reached):
+            top = _blend_across(src, sy, xs[k], wx[k])
+            bottom = _blend_across(src, sy + 1, xs[k], wx[k])
+            out[y, out_x[k]] = top * (one - ay) + bottom * ay
     return out
 
 
