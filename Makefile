@@ -46,9 +46,11 @@ bench: setup
 	$(BIN)/scangrade bench pipeline --pages 300
 	$(BIN)/scangrade bench service
 
-## Retrain the digit reader (writes model/weights/).
+## Retrain the digit reader's three CNNs (writes model/weights/; about 100 min on 2 cores).
 train: setup
-	$(BIN)/scangrade train
+	$(BIN)/scangrade train --model full
+	$(BIN)/scangrade train --model second
+	$(BIN)/scangrade train --model screen
 
 ## The grading service on this machine: API + upload page, and a worker (Redis from settings).
 serve: setup

@@ -4,7 +4,8 @@ sizes 1, 64 and 1024 with preprocessing included, on two kinds of scan-path crop
     1.5 mm margin, about 63 x 75 px), what a grading worker reads;
   * "any_size": boxes 34-90 px wide (crops about 40-160 px), as from scans at other
     resolutions through the API; larger crops cost more to bring to the working size.
-Also the preprocessing and the CNN alone, to show where the time goes."""
+Also the preprocessing and the CNNs alone (the cascade, and the full model alone), to show
+where the time goes, and the share of crops the cascade's full model read."""
 
 from __future__ import annotations
 
@@ -43,14 +44,17 @@ def bench_reader(seconds_per_size: float = 3.0, reader: DigitReader | None = Non
     reader.warm_up()
     images, _ = load_mnist("test")
     largest = max(BATCH_SIZES)
-    normalised = images[:largest].astype(np.float32) / 255.0
     results: dict[str, Any] = {"device": reader.device, "cpu_count": os.cpu_count(),
-                               "batch_sizes_compiled": list(reader.batch_sizes)}
+                               "batch_sizes_compiled": list(reader.batch_sizes),
+                               "cascade": reader.cascade}
+    normalised = None
     for name, config in (("pipeline", PIPELINE_SCAN_PATH), ("any_size", DEFAULT_SCAN_PATH)):
         rng = np.random.default_rng(BENCH_SEED)
         crops = [render_box_crop(images[i], rng, config) for i in range(largest)]
         sides = [max(crop.shape) for crop in crops]
-        results[name] = {"crop_longer_side_px": [min(sides), int(np.median(sides)), max(sides)]}
+        read = reader.read_batch(crops)
+        results[name] = {"crop_longer_side_px": [min(sides), int(np.median(sides)), max(sides)],
+                         "read_by_full_model": round(float(read.full_read.mean()), 4)}
         for size in BATCH_SIZES:
             batch = crops[:size]
             results[name][f"batch_{size}"] = {
@@ -59,8 +63,15 @@ def bench_reader(seconds_per_size: float = 3.0, reader: DigitReader | None = Non
                 "preprocess_only_per_s": round(_rate(lambda b=batch: preprocess_batch(b), size,
                                                      seconds_per_size)),
             }
+        if normalised is None:  # the CNNs alone, on the pipeline's crops as they reach them
+            normalised, blank = preprocess_batch(crops)
+            normalised = normalised[~blank]
+    cnn_rates = {"cascade": reader}
+    if reader.cascade:
+        cnn_rates["full_model_alone"] = reader.without_screen()
     results["cnn_only_per_s"] = {
-        f"batch_{size}": round(_rate(lambda n=normalised[:size]: reader.classify_images(n),
-                                     size, seconds_per_size))
-        for size in BATCH_SIZES}
+        name: {f"batch_{size}": round(_rate(lambda n=normalised[:size], r=r:
+                                            r.classify_images(n), size, seconds_per_size))
+               for size in BATCH_SIZES}
+        for name, r in cnn_rates.items()}
     return results

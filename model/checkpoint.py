@@ -76,8 +76,9 @@ def load_weights(weights_path: Path) -> tuple[DigitCnn, dict[str, Any]]:
     weights_path = Path(weights_path)
     if not weights_path.exists():
         raise WeightsError(
-            f"reader weights not found: {weights_path} (train with `scangrade train` or "
-            "set SCANGRADE_WEIGHTS_PATH)"
+            f"reader weights not found: {weights_path} (train with `scangrade train "
+            "--model full|screen`, or set SCANGRADE_WEIGHTS_PATH / "
+            "SCANGRADE_SCREEN_WEIGHTS_PATH)"
         )
     metadata = load_metadata(weights_path)
     format_1 = metadata.get("format_version") == 1

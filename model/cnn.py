@@ -25,7 +25,9 @@ class CnnConfig:
     2 cores: 2-3x the digits/s of the default, but less accurate after the same training
     (stage14 (32, 32), stage7 (64, 64), 24 epochs: MNIST test 99.63%, scan path 99.25%,
     continental 1s 98.7%, 18.9% of digits to review at the 0.1%-error threshold, against the
-    default's 99.67%, 99.33%, 99.4%, 7.9%); `stage14 (48,)` was faster still and worse."""
+    default's 99.67%, 99.33%, 99.4%, 7.9%); `stage14 (48,)` was faster still and worse.
+    So it serves as the reader's screening model (`model.train.SCREEN_CNN`, 3.0 M
+    multiply-adds): it reads every crop, and the crops it is unsure of go to the default."""
 
     space_to_depth: int = 1  # 1: a conv stage at 28 px; 2: fold its pixels into channels
     stage28: tuple[int, ...] = (16,)

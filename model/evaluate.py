@@ -97,7 +97,9 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
 
     return {
         "reader": {"weights_trained_at": reader.metadata.get("trained_at"),
-                   "temperature": reader.temperature, "device": reader.device},
+                   "temperature": reader.temperature, "device": reader.device,
+                   "screen_trained_at": (reader.screen_metadata or {}).get("trained_at"),
+                   "screen_threshold": reader.screen_threshold if reader.cascade else None},
         "mnist_test": {"digits": len(images), "accuracy": float((clean_pred == labels).mean())},
         "scan_path": {
             "digits": len(images),
@@ -108,6 +110,7 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
             "at_threshold": threshold_report(scan.confidences, scan_correct, threshold),
             "threshold_for_0.1pct_accepted_error": lowest_safe_threshold(scan.confidences,
                                                                          scan_correct),
+            "read_by_full_model": float(scan.full_read.mean()),
         },
         "scan_path_stress": {
             "about": "the wider training ranges: 34-90 px boxes, heavier blur, noise, JPEG",

@@ -55,6 +55,26 @@ class TrainConfig:
         DEFAULT_SCAN_PATH, speck_rate=4.0, stray_mark_probability=0.9, border_offset_px=8))
 
 
+# The reader's CNNs (model/reader.py) and the configs their shipped weights were trained
+# with: "full" and "second" average into the full stage of the cascade (the same
+# architecture; "full" draws every training digit through the scan path as well), "screen"
+# reads every crop first at a quarter of the cost (3.0 M multiply-adds, its 28 px stage
+# folded into channels).
+SCREEN_CNN = CnnConfig(space_to_depth=2, stage28=(), stage14=(32, 32), stage7=(64,))
+MODELS = ("full", "second", "screen")
+
+
+def model_config(model: str) -> TrainConfig:
+    """The training config of one of the reader's CNNs: "full", "second" or "screen"."""
+    if model == "full":
+        return TrainConfig(epochs=20, seed=2, scan_path_digits=55000)
+    if model == "second":
+        return TrainConfig()
+    if model == "screen":
+        return TrainConfig(epochs=20, seed=1, cnn=SCREEN_CNN)
+    raise ValueError(f"unknown model {model!r}: one of {', '.join(MODELS)}")
+
+
 @dataclass
 class Datasets:
     clean_x: np.ndarray  # uint8 MNIST digits, restyled per epoch

@@ -1,5 +1,6 @@
 """The one settings object. Every field can be set by an environment variable
-SCANGRADE_<FIELD> (e.g. SCANGRADE_REDIS_URL) or in a `.env` file."""
+SCANGRADE_<FIELD> (e.g. SCANGRADE_REDIS_URL) or in a `.env` file; `none` sets an optional
+field to None (e.g. SCANGRADE_SCREEN_WEIGHTS_PATH=none)."""
 
 from functools import lru_cache
 
@@ -13,7 +14,8 @@ from scangrade.config.service import ServiceSettings
 
 class Settings(ServiceSettings, GradingSettings, ScanSettings, ReaderSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SCANGRADE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="SCANGRADE_", env_file=".env", extra="ignore", frozen=True,
+        env_parse_none_str="none",
     )
 
 

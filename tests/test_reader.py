@@ -74,11 +74,89 @@ def test_full_mnist_test_accuracy(reader):
 def test_any_batch_size_reuses_the_compiled_shapes(reader, sample):
     images, _ = sample
     reader.warm_up()
-    compiled = reader._forward._cache_size()
-    assert compiled == len(reader.batch_sizes)
+    forwards = [reader._full.forward, reader._screen.forward]  # the ensemble is one
+    assert [f._cache_size() for f in forwards] == [len(reader.batch_sizes)] * 2
     for n in (1, 17, 64, 300, 1500):
         reader.classify_images(np.resize(images, (n, 28, 28)).astype(np.float32) / 255.0)
-    assert reader._forward._cache_size() == compiled
+    assert [f._cache_size() for f in forwards] == [len(reader.batch_sizes)] * 2
+
+
+def test_shipped_reader_is_a_cascade(reader):
+    assert reader.cascade and len(reader.ensemble_metadata) == 1
+    meta = reader.screen_metadata
+    assert meta["cnn"]["space_to_depth"] == 2
+    assert meta["data"]["test_sha256"] == reader.metadata["data"]["test_sha256"]
+    assert 0.5 < reader.screen_threshold <= 1.0
+
+
+def _two_readers(threshold: float) -> tuple[DigitReader, DigitReader, DigitReader]:
+    """The full model alone, the screen alone, and the cascade of both at `threshold`."""
+    from scangrade.settings import get_settings
+
+    full = load_weights(reader_weights_path())
+    screen = load_weights(get_settings().screen_weights_path)
+    return (DigitReader(*full, batch_sizes=(16, 64)),
+            DigitReader(*screen, batch_sizes=(16, 64)),
+            DigitReader(*full, batch_sizes=(16, 64), screen=screen,
+                        screen_threshold=threshold))
+
+
+@pytest.fixture(scope="module")
+def crops_with_a_blank(sample):
+    images, _ = sample
+    rng = np.random.default_rng(5)
+    crops = [render_box_crop(image, rng) for image in images[:80]]
+    crops.insert(7, np.full((60, 50), 235, np.uint8))  # an empty box: no model reads it
+    return crops
+
+
+def test_cascade_gives_the_full_model_the_crops_the_screen_is_unsure_of(crops_with_a_blank):
+    crops = crops_with_a_blank
+    full, screen, cascade = _two_readers(threshold=0.999)
+    by_full, by_screen = full.read_batch(crops), screen.read_batch(crops)
+    both = cascade.read_batch(crops)
+    unsure = ~by_screen.no_ink & (by_screen.confidences < 0.999)
+    assert 0 < unsure.sum() < len(crops) - 1  # some crops of each kind
+    np.testing.assert_array_equal(both.full_read, unsure)
+    np.testing.assert_allclose(both.probs[~unsure], by_screen.probs[~unsure], atol=1e-6)
+    np.testing.assert_allclose(both.probs[unsure], by_full.probs[unsure], atol=1e-6)
+    assert both.no_ink[7] and both.labels[7] == BLANK and not both.full_read[7]
+    assert by_full.full_read.sum() == len(crops) - 1  # alone, the full model reads all inked
+
+
+def test_cascade_threshold_one_reads_everything_with_the_full_model():
+    images = np.random.default_rng(0).random((20, 28, 28)).astype(np.float32)
+    full, _, cascade = _two_readers(threshold=1.0)
+    np.testing.assert_allclose(cascade.classify_images(images), full.classify_images(images),
+                               atol=1e-6)
+
+
+def test_an_ensemble_averages_its_full_models(sample):
+    from scangrade.settings import get_settings
+
+    images, _ = sample
+    images = images[:40].astype(np.float32) / 255.0
+    full = load_weights(reader_weights_path())
+    other = load_weights(get_settings().screen_weights_path)  # any CNN will do as a second
+    pair = DigitReader(*full, batch_sizes=(16, 64), ensemble=[other])
+    expected = (DigitReader(*full, batch_sizes=(16, 64)).classify_images(images)
+                + DigitReader(*other, batch_sizes=(16, 64)).classify_images(images)) / 2
+    np.testing.assert_allclose(pair.classify_images(images), expected, atol=1e-6)
+    assert pair.ensemble_metadata == [other[1]]
+
+
+def test_reader_without_screen(sample):
+    images, labels = sample
+    alone = DigitReader.load(screen_path=None)
+    assert not alone.cascade and alone.screen_metadata is None
+    probs = alone.classify_images(images.astype(np.float32) / 255.0)
+    assert (probs.argmax(axis=1) == labels).mean() >= 0.98
+
+
+def test_bad_screen_threshold():
+    model, metadata = load_weights(reader_weights_path())
+    with pytest.raises(ValueError, match="screen_threshold"):
+        DigitReader(model, metadata, screen=(model, metadata), screen_threshold=0.0)
 
 
 def test_empty_batch_is_an_empty_result(reader):
@@ -157,3 +235,32 @@ def test_weights_of_an_unknown_architecture(tmp_path):
     (tmp_path / "w.json").write_text(json.dumps(meta))
     with pytest.raises(WeightsError, match="no valid 'cnn' config"):
         load_weights(tmp_path / "w.npz")
+
+
+def test_screen_can_be_switched_off_by_environment(monkeypatch):
+    from scangrade.settings import Settings
+
+    monkeypatch.setenv("SCANGRADE_SCREEN_WEIGHTS_PATH", "none")
+    monkeypatch.setenv("SCANGRADE_ENSEMBLE_WEIGHTS_PATHS", "[]")
+    settings = Settings()
+    assert settings.screen_weights_path is None and settings.ensemble_weights_paths == ()
+    reader = DigitReader.load(settings=settings)
+    assert not reader.cascade and reader.ensemble_metadata == []
+
+
+def test_shipped_weights_were_trained_with_the_configs_train_uses():
+    """`scangrade train --model M` retrains what is shipped (format 1's cnn config aside)."""
+    import dataclasses
+
+    from model.train import model_config
+    from scangrade.settings import get_settings
+
+    settings = get_settings()
+    shipped = {"full": settings.weights_path, "second": settings.ensemble_weights_paths[0],
+               "screen": settings.screen_weights_path}
+    for model, path in shipped.items():
+        stored = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
+        config = json.loads(json.dumps(dataclasses.asdict(model_config(model))))
+        if model == "second":  # format 1 named five channel counts
+            stored.pop("cnn"), config.pop("cnn")
+        assert stored == config, model

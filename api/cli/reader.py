@@ -12,25 +12,36 @@ from api.cli import CommandGroups
 
 
 def train(
+    model: Annotated[
+        str, typer.Option(help="Which CNN of the reader: full, second (averaged with full) "
+                               "or screen.")
+    ] = "full",
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the config's).")] = None,
     out: Annotated[Path | None, typer.Option(help="Weights file to write.")] = None,
     limit_train: Annotated[
         int | None, typer.Option(help="Use only this many training digits (smoke runs).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same weights.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the config's); "
+                                                  "same seed, same weights.")] = None,
 ) -> None:
-    """Train the digit reader on MNIST (through TFDS) and save weights + metadata."""
+    """Train a digit-reader CNN on MNIST (through TFDS) and save weights + metadata."""
     import dataclasses
 
-    from model.train import TrainConfig, train_and_save
+    from model.train import MODELS, model_config, train_and_save
     from scangrade.settings import get_settings
 
-    config = TrainConfig(seed=seed)
-    if epochs is not None:
-        config = dataclasses.replace(config, epochs=epochs)
-    if limit_train is not None:
-        config = dataclasses.replace(config, limit_train=limit_train)
-    weights = out or get_settings().weights_path
+    if model not in MODELS:
+        raise typer.BadParameter(f"one of {', '.join(MODELS)}", param_hint="--model")
+    config = model_config(model)
+    overrides = {"epochs": epochs, "limit_train": limit_train, "seed": seed}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    settings = get_settings()
+    shipped = {"full": settings.weights_path, "screen": settings.screen_weights_path,
+               "second": (settings.ensemble_weights_paths or (None,))[0]}
+    weights = out or shipped[model]
+    if weights is None:
+        raise typer.BadParameter(f"no weights path is set for the {model} model; pass --out",
+                                 param_hint="--out")
     train_and_save(config, weights, log=lambda line: typer.echo(line))
 
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_WEIGHTS = REPO_ROOT / "model" / "weights" / "reader.npz"
+PACKAGE_SCREEN_WEIGHTS = REPO_ROOT / "model" / "weights" / "screen.npz"
+PACKAGE_SECOND_WEIGHTS = REPO_ROOT / "model" / "weights" / "reader_second.npz"
 CACHE_HOME = Path.home() / ".cache" / "scangrade"
 
 
