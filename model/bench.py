@@ -71,7 +71,8 @@ def bench_reader(seconds_per_size: float = 3.0, reader: DigitReader | None = Non
         cnn_rates["full_model_alone"] = reader.without_screen()
     results["cnn_only_per_s"] = {
         name: {f"batch_{size}": round(_rate(lambda n=normalised[:size], r=r:
-                                            r.classify_images(n), size, seconds_per_size))
+                                            r.classify_images(n), len(normalised[:size]),
+                                            seconds_per_size))
                for size in BATCH_SIZES}
         for name, r in cnn_rates.items()}
     return results

@@ -77,8 +77,8 @@ def load_weights(weights_path: Path) -> tuple[DigitCnn, dict[str, Any]]:
     if not weights_path.exists():
         raise WeightsError(
             f"reader weights not found: {weights_path} (train with `scangrade train "
-            "--model full|screen`, or set SCANGRADE_WEIGHTS_PATH / "
-            "SCANGRADE_SCREEN_WEIGHTS_PATH)"
+            "--model full|second|screen`, or set SCANGRADE_WEIGHTS_PATH, "
+            "SCANGRADE_ENSEMBLE_WEIGHTS_PATHS or SCANGRADE_SCREEN_WEIGHTS_PATH)"
         )
     metadata = load_metadata(weights_path)
     format_1 = metadata.get("format_version") == 1

@@ -99,6 +99,8 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
         "reader": {"weights_trained_at": reader.metadata.get("trained_at"),
                    "temperature": reader.temperature, "device": reader.device,
                    "screen_trained_at": (reader.screen_metadata or {}).get("trained_at"),
+                   "ensemble_trained_at": [meta.get("trained_at")
+                                           for meta in reader.ensemble_metadata],
                    "screen_threshold": reader.screen_threshold if reader.cascade else None},
         "mnist_test": {"digits": len(images), "accuracy": float((clean_pred == labels).mean())},
         "scan_path": {

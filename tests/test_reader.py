@@ -74,11 +74,15 @@ def test_full_mnist_test_accuracy(reader):
 def test_any_batch_size_reuses_the_compiled_shapes(reader, sample):
     images, _ = sample
     reader.warm_up()
-    forwards = [reader._full.forward, reader._screen.forward]  # the ensemble is one
-    assert [f._cache_size() for f in forwards] == [len(reader.batch_sizes)] * 2
+    def compiled() -> list[int]:
+        return reader._full.compiled_shapes() + reader._screen.compiled_shapes()
+
+    assert compiled() == [len(reader.batch_sizes)] * 3  # two full CNNs and the screen
     for n in (1, 17, 64, 300, 1500):
         reader.classify_images(np.resize(images, (n, 28, 28)).astype(np.float32) / 255.0)
-    assert [f._cache_size() for f in forwards] == [len(reader.batch_sizes)] * 2
+        reader.read_batch([render_box_crop(image, np.random.default_rng(n))
+                           for image in np.resize(images, (n, 28, 28))[:80]])
+    assert compiled() == [len(reader.batch_sizes)] * 3
 
 
 def test_shipped_reader_is_a_cascade(reader):
@@ -124,11 +128,45 @@ def test_cascade_gives_the_full_model_the_crops_the_screen_is_unsure_of(crops_wi
     assert by_full.full_read.sum() == len(crops) - 1  # alone, the full model reads all inked
 
 
-def test_cascade_threshold_one_reads_everything_with_the_full_model():
-    images = np.random.default_rng(0).random((20, 28, 28)).astype(np.float32)
+def test_cascade_threshold_one_reads_everything_with_the_full_model(crops_with_a_blank):
+    crops = crops_with_a_blank
     full, _, cascade = _two_readers(threshold=1.0)
-    np.testing.assert_allclose(cascade.classify_images(images), full.classify_images(images),
-                               atol=1e-6)
+    both = cascade.read_batch(crops)
+    assert both.full_read.sum() == len(crops) - 1  # every inked crop, the saturated ones too
+    np.testing.assert_allclose(both.probs, full.read_batch(crops).probs, atol=1e-6)
+
+
+def test_cascade_in_pipelined_steps_reads_as_in_one(sample):
+    from scangrade.settings import get_settings
+
+    images, _ = sample
+    rng = np.random.default_rng(9)
+    crops = [render_box_crop(image, rng) for image in images[:90]]
+    for at in (5, 33, 34):
+        crops.insert(at, np.full((60, 50), 235, np.uint8))
+    full = load_weights(reader_weights_path())
+    screen = load_weights(get_settings().screen_weights_path)
+    results = [DigitReader(*full, batch_sizes=(16, 64), pipeline_crops=step, screen=screen,
+                           screen_threshold=0.999).read_batch(crops) for step in (1000, 7, 32)]
+    assert 0 < results[0].full_read.sum() < 90
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0].full_read, other.full_read)
+        np.testing.assert_array_equal(results[0].labels, other.labels)
+        np.testing.assert_allclose(results[0].probs, other.probs, atol=1e-6)
+
+
+def test_load_with_a_path_reads_with_that_full_cnn_alone():
+    from scangrade.settings import get_settings
+
+    settings = get_settings()
+    shipped = DigitReader.load()
+    assert len(shipped.ensemble_metadata) == len(settings.ensemble_weights_paths) == 1
+    assert shipped.screen_threshold == settings.confidence_threshold  # screen_threshold None
+    alone = DigitReader.load(settings.weights_path)
+    assert alone.ensemble_metadata == [] and alone.cascade
+    paired = DigitReader.load(settings.weights_path,
+                              ensemble_paths=settings.ensemble_weights_paths)
+    assert len(paired.ensemble_metadata) == 1
 
 
 def test_an_ensemble_averages_its_full_models(sample):
