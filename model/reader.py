@@ -15,13 +15,12 @@ as accurate as the full stage alone, its CNN time 4.5x less (see
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -39,9 +38,12 @@ from model.runtime import enable_compilation_cache
 __all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
 
 # A batch padded to a compiled size computes its padding too: above this share of padding,
-# the rows go in several smaller compiled batches instead. A CPU call has a fixed cost
-# about that of 20-30 rows (measured: the full CNN takes 2.1 ms for 16 rows, 4.3 ms for 64).
+# the rows go in several smaller compiled batches instead, each call costing a little more
+# (measured on 2 cores: 0.2 ms for the full CNN, 0.13 ms for the screen, about 4 and 8 rows'
+# worth). A cost-minimising split over the sizes measured no faster than this rule.
 MAX_PADDING = 0.5
+
+STAGES = ("screen", "full")  # the cascade's stages
 
 
 @dataclass(frozen=True)
@@ -79,42 +81,52 @@ def _empty_batch() -> ReadBatch:
                      np.zeros(0, bool))
 
 
-def _calibrated_forward(model: DigitCnn, temperature: float):
-    """A jitted function (state, images) → calibrated class probabilities."""
-    graphdef, _ = nnx.split(model)
+# XLA's CPU compiler hands some convolutions and dots to the YNNPACK library. Measured on
+# 2 cores (jaxlib 0.10.2): that makes the full CNN 2.5-3x slower at 16 and 32 rows (2.6 and
+# 4.3 ms instead of 0.9 and 1.6) and no faster at 64 or more, while the screening CNN runs
+# 1.2-1.5x faster with it from 64 rows up. So each stage says whether it may use it.
+_NO_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
-    @jax.jit
-    def forward(state: nnx.State, images: jax.Array) -> jax.Array:
-        logits = nnx.merge(graphdef, state).infer(images)
+
+def _calibrated_forward(model: DigitCnn, temperature: float, cpu_library_fusions: bool
+                        ) -> tuple[Any, list[jax.Array]]:
+    """A jitted function (weights, images) → calibrated class probabilities, and the model's
+    weights on the device as the flat list it takes (flattening an nnx.State on every call
+    costs more than the call itself at small batches)."""
+    graphdef, state = nnx.split(model)
+    weights, treedef = jax.tree.flatten(state)
+
+    def forward(weights: list[jax.Array], images: jax.Array) -> jax.Array:
+        logits = nnx.merge(graphdef, jax.tree.unflatten(treedef, weights)).infer(images)
         return jax.nn.softmax(logits / temperature, axis=-1)
 
-    return forward
+    on_cpu = jax.default_backend() == "cpu"
+    return (jax.jit(forward, compiler_options=None if cpu_library_fusions or not on_cpu
+                    else _NO_LIBRARY_FUSIONS),
+            jax.device_put(weights))
 
 
 @dataclass
 class _Cnn:
     """One stage of the cascade: one CNN, or an ensemble whose members' probabilities are
-    averaged; its members' metadata, device states and compiled forwards."""
+    averaged; its members' metadata, compiled forwards and weights on the device."""
 
     metadata: list[dict[str, Any]]
     temperatures: list[float]
-    states: list[nnx.State]
-    forwards: list[Any]
+    forwards: list[tuple[Any, list[jax.Array]]]  # (jitted forward, its weights) per member
 
     @classmethod
-    def of(cls, *members: tuple[DigitCnn, dict[str, Any]]) -> _Cnn:
+    def of(cls, *members: tuple[DigitCnn, dict[str, Any]], cpu_library_fusions: bool) -> _Cnn:
         metadata = [meta for _, meta in members]
         temperatures = [float(meta.get("temperature", 1.0)) for meta in metadata]
         return cls(metadata, temperatures,
-                   [jax.device_put(nnx.split(model)[1]) for model, _ in members],
-                   [_calibrated_forward(model, t)
+                   [_calibrated_forward(model, t, cpu_library_fusions)
                     for (model, _), t in zip(members, temperatures, strict=True)])
 
-    def start(self, images: jax.Array) -> list[jax.Array]:
+    def start(self, images: np.ndarray | jax.Array) -> list[jax.Array]:
         """Starts every member on the images; JAX returns at once. (Separate calls
-        measured 10-20% faster on 2 cores than one jitted call of the whole ensemble.)"""
-        return [forward(state, images)
-                for forward, state in zip(self.forwards, self.states, strict=True)]
+        measured as fast as one jitted call of the whole ensemble, and simpler.)"""
+        return [forward(weights, images) for forward, weights in self.forwards]
 
     @staticmethod
     def average(started: list[jax.Array]) -> np.ndarray:
@@ -122,20 +134,23 @@ class _Cnn:
         return probs[0] if len(probs) == 1 else sum(probs[1:], probs[0]) / len(probs)
 
     def compiled_shapes(self) -> list[int]:
-        return [forward._cache_size() for forward in self.forwards]
+        return [forward._cache_size() for forward, _ in self.forwards]
 
 
 class DigitReader:
     def __init__(self, model: DigitCnn, metadata: dict[str, Any],
-                 batch_sizes: Sequence[int] = (16, 64, 256, 1024),
+                 batch_sizes: Sequence[int] = (8, 16, 64, 256),
                  preprocess_config: PreprocessConfig = DEFAULT_CONFIG,
                  preprocess_threads: int = 0, pipeline_crops: int = 256,
                  screen: tuple[DigitCnn, dict[str, Any]] | None = None,
                  screen_threshold: float = 1.0,
-                 ensemble: Sequence[tuple[DigitCnn, dict[str, Any]]] = ()):
+                 ensemble: Sequence[tuple[DigitCnn, dict[str, Any]]] = (),
+                 cpu_library_fusions: Collection[str] = ("screen",)):
         """`model` is the full CNN (`ensemble`: more full CNNs, averaged with it); `screen`
         an optional small one that reads every crop first, its reads at or above
-        `screen_threshold` standing, the rest read by the full CNNs (see the module doc)."""
+        `screen_threshold` standing, the rest read by the full CNNs (see the module doc).
+        `cpu_library_fusions`: the stages ("screen", "full") that XLA may compile with
+        YNNPACK on a CPU (see _NO_LIBRARY_FUSIONS)."""
         if not batch_sizes or any(size < 1 for size in batch_sizes):
             raise ValueError(f"batch sizes must be positive, got {batch_sizes}")
         if pipeline_crops < 1:
@@ -148,8 +163,14 @@ class DigitReader:
         self.preprocess_threads = preprocess_threads or None  # None: every CPU
         self.pipeline_crops = pipeline_crops
         self.screen_threshold = screen_threshold
-        self._full = _Cnn.of((model, metadata), *ensemble)  # the full CNNs, read as one
-        self._screen = _Cnn.of(screen) if screen is not None else None
+        unknown = set(cpu_library_fusions) - set(STAGES)
+        if unknown:
+            raise ValueError(f"cpu_library_fusions: unknown stages {sorted(unknown)}, "
+                             f"expected some of {STAGES}")
+        self._full = _Cnn.of((model, metadata), *ensemble,  # the full CNNs, read as one
+                             cpu_library_fusions="full" in cpu_library_fusions)
+        self._screen = (_Cnn.of(screen, cpu_library_fusions="screen" in cpu_library_fusions)
+                        if screen is not None else None)
         self.temperature = self._full.temperatures[0]
 
     @classmethod
@@ -177,7 +198,8 @@ class DigitReader:
         return cls(model, metadata, batch_sizes=settings.reader_batch_sizes,
                    preprocess_threads=settings.preprocess_threads,
                    pipeline_crops=settings.reader_pipeline_crops, screen=screen,
-                   screen_threshold=threshold, ensemble=ensemble)
+                   screen_threshold=threshold, ensemble=ensemble,
+                   cpu_library_fusions=settings.cpu_library_fusions)
 
     def without_screen(self) -> DigitReader:
         """The same reader with the full model alone (its compiled functions shared)."""
@@ -213,7 +235,7 @@ class DigitReader:
         preprocess_batch([np.full((16, 16), 255, np.uint8)], self.preprocess_config)
         for cnn in (self._full, self._screen):
             for size in self.batch_sizes if cnn is not None else ():
-                for probs in cnn.start(jnp.zeros((size, 28, 28), jnp.float32)):
+                for probs in cnn.start(np.zeros((size, 28, 28), np.float32)):
                     probs.block_until_ready()
 
     def _dispatch(self, cnn: _Cnn, images: np.ndarray) -> list[tuple[list[jax.Array], int]]:
@@ -225,7 +247,7 @@ class DigitReader:
             size, used = self._batch_for(len(images) - start)
             padded = np.zeros((size, 28, 28), np.float32)
             padded[:used] = images[start: start + used]
-            pending.append((cnn.start(jnp.asarray(padded)), used))
+            pending.append((cnn.start(padded), used))  # jit copies it to the device
             start += used
         return pending
 

@@ -197,6 +197,24 @@ def test_bad_screen_threshold():
         DigitReader(model, metadata, screen=(model, metadata), screen_threshold=0.0)
 
 
+def test_cpu_library_fusions_are_chosen_per_stage(sample):
+    """The full CNN compiles without YNNPACK fusions on a CPU (slower there at 16-32 rows),
+    reading exactly what it reads with them; an unknown stage name is refused."""
+    import jax
+
+    model, metadata = load_weights(reader_weights_path())
+    images = sample[0][:16].astype(np.float32) / 255.0
+    readers = [DigitReader(model, metadata, batch_sizes=(16,), cpu_library_fusions=stages)
+               for stages in ((), ("full",))]
+    if jax.default_backend() == "cpu":
+        forward, weights = readers[0]._full.forwards[0]
+        assert "ynn" not in forward.lower(weights, images).compile().as_text()
+    without, with_fusions = (r.classify_images(images) for r in readers)
+    np.testing.assert_allclose(without, with_fusions, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown stages"):
+        DigitReader(model, metadata, cpu_library_fusions=("fast",))
+
+
 def test_empty_batch_is_an_empty_result(reader):
     batch = reader.read_batch([])
     assert len(batch) == 0 and batch.probs.shape == (0, 11)
