@@ -4,11 +4,11 @@ Crops are preprocessed MNIST-style on the host, then read in padded, fixed-size 
 jit-compiled CNNs, so a long-lived worker never compiles a new shape after warm-up. JAX
 runs on a GPU when it sees one (install the `gpu` extra), on the CPU otherwise.
 
-Reading is a cascade of two CNNs: a small screening model (a quarter of the full model's
+Reading is a cascade of two CNNs: a small screening model (about 40% of the full model's
 cost on a CPU) reads every crop; where it is sure beyond the review threshold, its read
 stands (most crops), and the rest are read by the full stage instead: the full CNN, or an
 ensemble of full CNNs averaged (two are shipped). Measured on the scan path, the cascade is
-as accurate as the full stage alone, its CNN time 4.5x less (see
+as accurate as the full stage alone, its CNN time 2-3x less (see
 `ReaderSettings.screen_threshold`).
 """
 
@@ -81,10 +81,11 @@ def _empty_batch() -> ReadBatch:
                      np.zeros(0, bool))
 
 
-# XLA's CPU compiler hands some convolutions and dots to the YNNPACK library. Measured on
-# 2 cores (jaxlib 0.10.2): that makes the full CNN 2.5-3x slower at 16 and 32 rows (2.6 and
-# 4.3 ms instead of 0.9 and 1.6) and no faster at 64 or more, while the screening CNN runs
-# 1.2-1.5x faster with it from 64 rows up. So each stage says whether it may use it.
+# XLA's CPU compiler hands parts of a graph to the YNNPACK library (in these CNNs, the dense
+# layers with the pooling and batch norm before them). Measured on 2 cores (jaxlib 0.10.2):
+# that makes the full CNN 2.5-3x slower at 16 and 32 rows (2.6 and 4.3 ms instead of 0.9
+# and 1.6) and no faster at 64 or more, while the screening CNN runs 1.2-1.5x faster with it
+# from 64 rows up. So each stage says whether it may use it.
 _NO_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
