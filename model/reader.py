@@ -18,7 +18,7 @@ import copy
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jax
 import numpy as np
@@ -34,6 +34,7 @@ from model.preprocess import (
     preprocess_validated,
 )
 from model.runtime import enable_compilation_cache
+from scangrade.config.reader import ReaderStage
 
 __all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
 
@@ -43,7 +44,7 @@ __all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
 # worth). A cost-minimising split over the sizes measured no faster than this rule.
 MAX_PADDING = 0.5
 
-STAGES = ("screen", "full")  # the cascade's stages
+STAGES: tuple[str, ...] = get_args(ReaderStage)  # the cascade's stages
 
 
 @dataclass(frozen=True)
@@ -234,8 +235,8 @@ class DigitReader:
         """Compiles every padded batch shape once (from the persistent cache when warm), and
         loads the compiled preprocessing."""
         preprocess_batch([np.full((16, 16), 255, np.uint8)], self.preprocess_config)
-        for cnn in (self._full, self._screen):
-            for size in self.batch_sizes if cnn is not None else ():
+        for cnn in (c for c in (self._full, self._screen) if c is not None):
+            for size in self.batch_sizes:
                 for probs in cnn.start(np.zeros((size, 28, 28), np.float32)):
                     probs.block_until_ready()
 
@@ -267,10 +268,6 @@ class DigitReader:
     def _collect(pending: list[tuple[list[jax.Array], int]]) -> np.ndarray:
         return np.concatenate([_Cnn.average(started)[:used] for started, used in pending])
 
-    def _read_full(self, images: np.ndarray) -> np.ndarray:
-        """The full CNNs' probabilities (N, 11) of normalised images, averaged."""
-        return self._collect(self._dispatch(self._full, images))
-
     def _second_look(self, probs: np.ndarray, images: np.ndarray) -> np.ndarray:
         """The cascade's second stage, in place on the screen's probabilities: crops read
         below the screen threshold are read by the full CNNs instead. Returns which rows
@@ -281,7 +278,7 @@ class DigitReader:
         unsure = (probs.max(axis=1) < self.screen_threshold if self.screen_threshold < 1.0
                   else np.ones(len(probs), bool))
         if unsure.any():
-            probs[unsure] = self._read_full(images[unsure])
+            probs[unsure] = self._collect(self._dispatch(self._full, images[unsure]))
         return unsure
 
     def classify_images(self, images: np.ndarray) -> np.ndarray:

@@ -93,12 +93,16 @@ def test_shipped_reader_is_a_cascade(reader):
     assert 0.5 < reader.screen_threshold <= 1.0
 
 
-def _two_readers(threshold: float) -> tuple[DigitReader, DigitReader, DigitReader]:
-    """The full model alone, the screen alone, and the cascade of both at `threshold`."""
+def _full_and_screen_weights() -> tuple[tuple, tuple]:
+    """The shipped full CNN and screening CNN, each (model, metadata)."""
     from scangrade.settings import get_settings
 
-    full = load_weights(reader_weights_path())
-    screen = load_weights(get_settings().screen_weights_path)
+    return load_weights(reader_weights_path()), load_weights(get_settings().screen_weights_path)
+
+
+def _two_readers(threshold: float) -> tuple[DigitReader, DigitReader, DigitReader]:
+    """The full model alone, the screen alone, and the cascade of both at `threshold`."""
+    full, screen = _full_and_screen_weights()
     return (DigitReader(*full, batch_sizes=(16, 64)),
             DigitReader(*screen, batch_sizes=(16, 64)),
             DigitReader(*full, batch_sizes=(16, 64), screen=screen,
@@ -137,15 +141,12 @@ def test_cascade_threshold_one_reads_everything_with_the_full_model(crops_with_a
 
 
 def test_cascade_in_pipelined_steps_reads_as_in_one(sample):
-    from scangrade.settings import get_settings
-
     images, _ = sample
     rng = np.random.default_rng(9)
     crops = [render_box_crop(image, rng) for image in images[:90]]
     for at in (5, 33, 34):
         crops.insert(at, np.full((60, 50), 235, np.uint8))
-    full = load_weights(reader_weights_path())
-    screen = load_weights(get_settings().screen_weights_path)
+    full, screen = _full_and_screen_weights()
     results = [DigitReader(*full, batch_sizes=(16, 64), pipeline_crops=step, screen=screen,
                            screen_threshold=0.999).read_batch(crops) for step in (1000, 7, 32)]
     assert 0 < results[0].full_read.sum() < 90
@@ -170,12 +171,9 @@ def test_load_with_a_path_reads_with_that_full_cnn_alone():
 
 
 def test_an_ensemble_averages_its_full_models(sample):
-    from scangrade.settings import get_settings
-
     images, _ = sample
     images = images[:40].astype(np.float32) / 255.0
-    full = load_weights(reader_weights_path())
-    other = load_weights(get_settings().screen_weights_path)  # any CNN will do as a second
+    full, other = _full_and_screen_weights()  # any CNN will do as a second
     pair = DigitReader(*full, batch_sizes=(16, 64), ensemble=[other])
     expected = (DigitReader(*full, batch_sizes=(16, 64)).classify_images(images)
                 + DigitReader(*other, batch_sizes=(16, 64)).classify_images(images)) / 2

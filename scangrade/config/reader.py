@@ -14,6 +14,8 @@ from scangrade.config.paths import (
     default_mnist_dir,
 )
 
+ReaderStage = Literal["screen", "full"]  # the reader cascade's stages (model/reader.py)
+
 
 class ReaderSettings(BaseSettings):
     mnist_dir: Path | None = Field(
@@ -45,7 +47,7 @@ class ReaderSettings(BaseSettings):
         "go to the full models; accuracy and review share as with the full models alone). "
         "Lower reads faster and sends screen reads below the review threshold to review.",
     )
-    cpu_library_fusions: tuple[Literal["screen", "full"], ...] = Field(
+    cpu_library_fusions: tuple[ReaderStage, ...] = Field(
         default=("screen",),
         description="The reader stages that XLA may compile with YNNPACK library fusions on "
         "a CPU. Measured on 2 cores (jaxlib 0.10.2): the full CNN runs 2.5-3x slower with them "
