@@ -12,9 +12,9 @@ from api.guard import RequestGuard
 from api.routers import exams, health, jobs, ui
 from scangrade import __version__
 from scangrade.settings import Settings, get_settings
-from worker.celery_app import create_celery_app
-from worker.jobs import JobStore, connect
-from worker.storage import Storage
+from worker.service.celery_app import create_celery_app
+from worker.service.job_state import JobStore, connect
+from worker.service.storage import Storage
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -11,8 +11,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from scangrade.settings import Settings
-from worker.jobs import JobStore
-from worker.storage import Storage
+from worker.service.job_state import JobStore
+from worker.service.storage import Storage
 
 
 @dataclass

@@ -72,8 +72,8 @@ def grade(
     2 bad input, 3 review needed (only with --fail-on-review)."""
     started = time.perf_counter()
     from worker.grading import Exam, GradingInputError, grade_and_report
-    from worker.grading.job import read_all_scans
-    from worker.layout import LayoutError
+    from worker.grading.run import read_all_scans
+    from worker.sheets.layout import LayoutError
 
     try:
         exam = Exam.load(layout, key, roster)
@@ -85,7 +85,7 @@ def grade(
     if missing:
         raise _fail(f"no such scan file: {', '.join(missing)}")
 
-    from model.reader import DigitReader
+    from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
 
     settings = get_settings()
@@ -146,7 +146,7 @@ def regrade(
     started = time.perf_counter()
     from worker.grading import GradingInputError
     from worker.grading import regrade as regrade_dir
-    from worker.layout import LayoutError
+    from worker.sheets.layout import LayoutError
 
     try:
         summary = regrade_dir(out_dir, overrides_path=overrides)
@@ -169,12 +169,12 @@ def eval_grading(
     score among students not flagged for review, review rate (JSON)."""
     import tempfile
 
-    from model.reader import DigitReader
+    from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
     from worker.grading import Exam, grade_and_report
-    from worker.grading.evaluate import compare_with_truth
     from worker.grading.grade import grade as grade_pages
-    from worker.grading.job import read_all_scans
+    from worker.grading.run import read_all_scans
+    from worker.measure.eval_grading import compare_with_truth
 
     started = time.perf_counter()
     settings = get_settings()

@@ -23,12 +23,12 @@ def read(
     probs: Annotated[bool, typer.Option(help="Include each box's 11 class probabilities.")]
     = True,
 ) -> None:
-    """Read a scanned PDF; print one JSON line per page (worker.results.PageResult)."""
-    from model.reader import DigitReader
+    """Read a scanned PDF; print one JSON line per page (worker.scan.results.PageResult)."""
+    from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
-    from worker.layout import Layout, LayoutError
-    from worker.pipeline import read_scans
-    from worker.rasterize import PdfError, inspect_pdf
+    from worker.scan.pipeline import read_scans
+    from worker.scan.rasterize import PdfError, inspect_pdf
+    from worker.sheets.layout import Layout, LayoutError
 
     settings = get_settings()
     if dpi is not None:
@@ -71,7 +71,7 @@ def eval_pipeline(
 ) -> None:
     """Alignment, identification and box reading accuracy on a fresh synthetic batch (JSON)."""
     from scangrade.settings import get_settings
-    from worker.evaluate_pipeline import evaluate_pipeline
+    from worker.measure.eval_pipeline import evaluate_pipeline
 
     settings = get_settings()
     if dpi is not None:
@@ -88,7 +88,7 @@ def bench_pipeline(
 ) -> None:
     """Pages/s of the scan pipeline next to bare pdftoppm at the same DPI; peak RSS (JSON)."""
     from scangrade.settings import get_settings
-    from worker.bench_pipeline import bench_pipeline as run
+    from worker.measure.bench_pipeline import bench_pipeline as run
 
     dpis = tuple(dpi) if dpi else (get_settings().dpi,)
     report = run(pages=pages, dpis=dpis, cores=cores, log=lambda line: typer.echo(line, err=True))

@@ -27,7 +27,7 @@ def train(
     """Train a digit-reader CNN on MNIST (through TFDS) and save weights + metadata."""
     import dataclasses
 
-    from model.train import MODELS, model_config, train_and_save
+    from model.training.train import MODELS, model_config, train_and_save
     from scangrade.settings import get_settings
 
     if model not in MODELS:
@@ -52,9 +52,9 @@ def eval_reader(
     ] = False,
 ) -> None:
     """Accuracy of the shipped reader on MNIST test, clean and through the scan path (JSON)."""
-    from model.checkpoint import load_metadata, metadata_path
-    from model.evaluate import evaluate_reader
+    from model.inference.checkpoint import load_metadata, metadata_path
     from scangrade.settings import get_settings
+    from worker.measure.eval_reader import evaluate_reader
 
     figures = evaluate_reader(limit=limit)
     typer.echo(json.dumps(figures, indent=2))
@@ -69,7 +69,7 @@ def bench_reader(
     seconds: Annotated[float, typer.Option(help="Time spent per batch size.")] = 3.0,
 ) -> None:
     """Crops/s of the reader at batch sizes 1, 64 and 1024, preprocessing included (JSON)."""
-    from model.bench import bench_reader as run
+    from worker.measure.bench_reader import bench_reader as run
 
     typer.echo(json.dumps(run(seconds_per_size=seconds), indent=2))
 

@@ -73,7 +73,7 @@ def worker(
 
 def _celery_args(name: str, processes: int, extra: list[str]) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        sys.executable, "-m", "celery", "-A", "worker.service.celery_app", "worker",
         "--pool=prefork", f"--concurrency={processes}", "--hostname", f"{name}@%h", *extra,
     ]  # fmt: skip
 
@@ -146,6 +146,6 @@ def bench_service(
     ] = 4,
 ) -> None:
     """Pages/s through the service (1 and 2 workers) vs in-process, latency, burst; JSON."""
-    from worker.bench_service import run_bench
+    from worker.measure.bench_service import run_bench
 
     run_bench(pdf, uploads, chunk_pages, repeat)

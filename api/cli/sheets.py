@@ -28,7 +28,7 @@ def register(groups: CommandGroups) -> None:
 
 def _load(path: Path):
     """The layout, or a clear error naming file, line and field, and exit status 2."""
-    from worker.layout import Layout, LayoutError
+    from worker.sheets.layout import Layout, LayoutError
 
     try:
         return Layout.load(path)
@@ -54,7 +54,7 @@ def layout_new(
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Write a layout file: questions q1..qN with the same number of digit boxes, 1 point each."""
-    from worker.layout import Layout, LayoutError
+    from worker.sheets.layout import Layout, LayoutError
 
     data = {
         "exam_id": exam_id, "name": name, "version": "1", "paper": paper.lower(),
@@ -109,7 +109,7 @@ def layout_check(layout_path: LAYOUT_ARG) -> None:
 
 def layout_schema() -> None:
     """Print the layout file's JSON schema."""
-    from worker.layout import Layout
+    from worker.sheets.layout import Layout
 
     typer.echo(json.dumps(Layout.json_schema(), indent=2))
 
@@ -122,7 +122,7 @@ def sheet(
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Render printable answer sheets (vector PDF); every page has its own QR code."""
-    from worker.sheet import write_sheets
+    from worker.sheets.render import write_sheets
 
     layout = _load(layout_path)
     _refuse_overwrite(out, force)
@@ -150,8 +150,8 @@ def synth(
     force: Annotated[bool, typer.Option(help="Overwrite outputs if they exist.")] = False,
 ) -> None:
     """Make a synthetic scanned class set (MNIST test digits) and its ground truth."""
-    from worker.synth import SynthError, SynthOptions, truth_summary, write_class_set
-    from worker.synth_scan import CLEAN, ScanRanges
+    from worker.synth.class_set import SynthError, SynthOptions, truth_summary, write_class_set
+    from worker.synth.scanner import CLEAN, ScanRanges
 
     layout = _load(layout_path)
     truth = truth or out.with_suffix(".truth.json")

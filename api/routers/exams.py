@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.deps import Authorized, JobsDep, SettingsDep, StorageDep
-from worker.storage import new_id, valid_id
+from worker.service.storage import new_id, valid_id
 
 router = APIRouter(prefix="/api/exams", tags=["exams"], dependencies=[Authorized])
 
@@ -90,7 +90,7 @@ async def create_exam(
 
 def _load_exam(folder: Path, layout_suffix: str, has_roster: bool):
     from worker.grading import Exam, GradingInputError
-    from worker.layout import LayoutError
+    from worker.sheets.layout import LayoutError
 
     try:
         return Exam.load(

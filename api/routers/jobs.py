@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from api.deps import Authorized, JobsDep, ServicesDep, StorageDep
 from scangrade.settings import Settings
-from worker.jobs import JobStatus, summary_json
-from worker.storage import (
+from worker.service.job_state import JobStatus, summary_json
+from worker.service.storage import (
     REPORT_FILES,
     JobManifest,
     Storage,
@@ -144,7 +144,7 @@ async def _receive(request: Request, path: Path, settings: Settings) -> int:
 
 
 def _inspect(path: Path, settings: Settings):
-    from worker.rasterize import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
+    from worker.scan.rasterize import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
 
     try:
         return inspect_pdf(path, settings)

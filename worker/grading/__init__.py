@@ -6,7 +6,7 @@ output folder; the CLI and the Celery chord callback both call it.
 
 from worker.grading.errors import AnswerKeyError, GradingInputError, OverridesError, RosterError
 from worker.grading.exam import Exam
-from worker.grading.job import GradingSummary, grade_and_report, regrade
+from worker.grading.run import GradingSummary, grade_and_report, regrade
 
 __all__ = [
     "AnswerKeyError",

@@ -29,7 +29,7 @@ class ExamQuestion:
 
 @dataclass
 class Exam:
-    layout: Any  # worker.layout.Layout
+    layout: Any  # worker.sheets.layout.Layout
     key: AnswerKey
     roster: Roster | None = None
     layout_path: Path | None = None
@@ -47,7 +47,7 @@ class Exam:
         roster_path: str | Path | None = None,
     ) -> Exam:
         """Raises LayoutError / AnswerKeyError / RosterError naming the file, line and problem."""
-        from worker.layout import Layout
+        from worker.sheets.layout import Layout
 
         layout = Layout.load(layout_path)
         key = load_key(key_path)

@@ -11,7 +11,7 @@ from worker.grading.review import review_reasons
 from worker.grading.roster import RosterStudent
 from worker.grading.score import Response, score_question
 from worker.grading.students import StudentSheets, UnassignedPage, group_pages
-from worker.results import PageResult
+from worker.scan.results import PageResult
 
 REVIEWED_NOTE = "checked by the teacher"
 

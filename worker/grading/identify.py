@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from worker.grading.roster import Roster
-from worker.results import BoxRead
+from worker.scan.results import BoxRead
 
 UNREAD_DIGIT = "?"
 BLANK_CLASS = 10  # index of "blank" in BoxRead.probs

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from worker.grading.grade import Gradebook, StudentResult
 from worker.grading.items import ItemStats
-from worker.results import PageResult
+from worker.scan.results import PageResult
 
 ENCODING = "utf-8-sig"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from worker.grading.exam import STUDENT_ID_FIELD
 from worker.grading.grade import Gradebook, StudentResult
 from worker.grading.score import Outcome
-from worker.results import BoxRead, PageResult
+from worker.scan.results import BoxRead, PageResult
 
 GREEN = (0, 140, 60)
 RED = (215, 30, 30)

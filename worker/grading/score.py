@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from worker.grading.exam import ExamQuestion
-from worker.results import BoxRead
+from worker.scan.results import BoxRead
 
 GAP_MARK = "_"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.results import BoxRead, PageResult, PageStatus
+from worker.scan.results import BoxRead, PageResult, PageStatus
 
 
 @dataclass

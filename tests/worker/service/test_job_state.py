@@ -1,0 +1,56 @@
+"""Job state in a real Redis: late tasks never resurrect a lost job as a stub, and a resumed
+job is listed once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.service import Cluster
+from worker.service.job_state import JobStatus, JobStore, connect
+
+
+@pytest.fixture
+def store(cluster: Cluster) -> JobStore:
+    return JobStore(connect(cluster.redis.url), ttl_s=600)
+
+
+def test_a_late_chunk_does_not_recreate_a_lost_job(store: JobStore) -> None:
+    store.create("lostjob", "exam1", "scans.pdf", 10, 1.0)
+    store.forget("lostjob")  # Redis lost it (restart without persistence)
+    assert store.record_chunk("lostjob", "1-5", 5, []) is False
+    store.mark_grading("lostjob")
+    store.mark_failed("lostjob", "late failure")
+    assert store.get("lostjob") is None  # still lost, so it can be resumed
+    assert not store.client.exists(store._key("lostjob"))
+
+
+def test_a_fragment_of_state_reads_as_lost(store: JobStore) -> None:
+    store.client.hset(store._key("fragment"), mapping={"pages_done": 4, "updated": 1.0})
+    assert store.get("fragment") is None
+
+
+def test_chunks_count_once_and_updates_apply_to_a_live_job(store: JobStore) -> None:
+    store.create("livejob", "exam1", "scans.pdf", 10, 1.0)
+    assert store.record_chunk("livejob", "1-5", 5, []) is True
+    assert store.record_chunk("livejob", "1-5", 5, []) is False
+    store.mark_grading("livejob")
+    state = store.get("livejob")
+    assert state is not None
+    assert (state.pages_done, state.chunks_done, state.status) == (5, 1, JobStatus.GRADING)
+
+
+def test_a_resumed_job_is_listed_once(store: JobStore) -> None:
+    store.create("again", "exam2", "scans.pdf", 3, 1.0)
+    store.forget("again")
+    store.create("again", "exam2", "scans.pdf", 3, 1.0)
+    assert store.jobs_of_exam("exam2") == ["again"]
+
+
+def test_the_first_chunk_plan_wins(store: JobStore) -> None:
+    """A chord sent twice, planned on a CPU worker (32 pages) and a GPU worker (64), must
+    use one set of chunks, or progress would count overlapping ranges twice."""
+    store.create("planned", "exam3", "scans.pdf", 100, 1.0)
+    assert store.chunk_pages("planned", 32) == 32
+    assert store.chunk_pages("planned", 64) == 32
+    assert store.chunk_pages("nojob", 64) == 64
+    assert not store.client.exists(store._key("nojob"))

@@ -1,0 +1,230 @@
+"""Files of the grading service under `settings.storage_dir`, shared by the API and workers.
+
+    exams/<exam>/exam.json, layout.<ext>, key.csv, roster.csv
+    jobs/<job>/job.json, scan.pdf
+    jobs/<job>/pages/<first>-<last>.jsonl     one file per page chunk, written atomically
+    jobs/<job>/reports/                        what grade_and_report writes
+    tmp/                                       staging; same filesystem, so rename is atomic
+
+Every file a reader may see is written to a temporary name and renamed into place, so a
+worker killed mid-write leaves either the old state or the new one, never half a file.
+The disk is the durable record of a job: Redis holds progress and can be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from worker.scan.results import PageResult
+
+# 16 random bytes: 128 bits, so IDs cannot be guessed or enumerated.
+ID_BYTES = 16
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+FILENAME_MAX_CHARS = 120  # well under every filesystem's 255-byte limit
+REPORT_FILES = ("students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf")
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+def valid_id(value: str) -> bool:
+    """IDs come from URLs; only our own token format may become a path component."""
+    return bool(ID_PATTERN.fullmatch(value))
+
+
+@dataclass(frozen=True)
+class ChunkRange:
+    first: int  # 1-based, inclusive
+    last: int  # inclusive
+
+    @property
+    def id(self) -> str:
+        return f"{self.first:05d}-{self.last:05d}"
+
+    @property
+    def n_pages(self) -> int:
+        return self.last - self.first + 1
+
+
+def plan_chunks(n_pages: int, chunk_pages: int) -> list[ChunkRange]:
+    """Split pages 1..n_pages into consecutive ranges of at most chunk_pages pages."""
+    if n_pages < 1 or chunk_pages < 1:
+        raise ValueError(f"need n_pages >= 1 and chunk_pages >= 1, got {n_pages}, {chunk_pages}")
+    return [
+        ChunkRange(first, min(first + chunk_pages - 1, n_pages))
+        for first in range(1, n_pages + 1, chunk_pages)
+    ]
+
+
+@dataclass(frozen=True)
+class JobManifest:
+    """What the API knew when it accepted an upload; the job's durable record."""
+
+    job_id: str
+    exam_id: str
+    filename: str
+    n_pages: int
+    size_bytes: int
+    created: float
+
+
+@dataclass(frozen=True)
+class ExamFiles:
+    exam_id: str
+    layout: Path
+    key: Path
+    roster: Path | None
+
+
+class Storage:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # --- layout of the tree -------------------------------------------------------------
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def exam_dir(self, exam_id: str) -> Path:
+        return self.root / "exams" / _checked(exam_id)
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / _checked(job_id)
+
+    def scan_path(self, job_id: str, filename: str) -> Path:
+        """The uploaded PDF, under the teacher's own (sanitized) file name: reports that name
+        their source scan then read the same as when the teacher runs `scangrade grade`."""
+        return self.job_dir(job_id) / "scan" / safe_filename(filename)
+
+    def pages_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "pages"
+
+    def chunk_path(self, job_id: str, chunk: ChunkRange) -> Path:
+        return self.pages_dir(job_id) / f"{chunk.id}.jsonl"
+
+    def reports_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "reports"
+
+    def staging_dir(self) -> Path:
+        """A fresh private folder on the storage filesystem (rename into place is atomic)."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=self.tmp_dir))
+
+    # --- exams --------------------------------------------------------------------------
+    def exam_files(self, exam_id: str) -> ExamFiles | None:
+        folder = self.exam_dir(exam_id)
+        meta = folder / "exam.json"
+        if not meta.is_file():
+            return None
+        data = json.loads(meta.read_text())
+        roster = data.get("roster")
+        return ExamFiles(
+            exam_id=exam_id,
+            layout=folder / data["layout"],
+            key=folder / data["key"],
+            roster=folder / roster if roster else None,
+        )
+
+    def exam_meta(self, exam_id: str) -> dict[str, Any] | None:
+        meta = self.exam_dir(exam_id) / "exam.json"
+        return json.loads(meta.read_text()) if meta.is_file() else None
+
+    def publish_exam(self, staging: Path, exam_id: str, meta: dict[str, Any]) -> None:
+        """Move a checked staging folder into place as exam `exam_id`."""
+        write_json_atomic(staging / "exam.json", meta)
+        target = self.exam_dir(exam_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, target)
+
+    # --- jobs ---------------------------------------------------------------------------
+    def publish_job(self, staged_pdf: Path, manifest: JobManifest) -> None:
+        folder = self.job_dir(manifest.job_id)
+        scan = self.scan_path(manifest.job_id, manifest.filename)
+        scan.parent.mkdir(parents=True)
+        os.replace(staged_pdf, scan)
+        write_json_atomic(folder / "job.json", asdict(manifest))
+
+    def manifest(self, job_id: str) -> JobManifest | None:
+        path = self.job_dir(job_id) / "job.json"
+        return JobManifest(**json.loads(path.read_text())) if path.is_file() else None
+
+    def write_chunk(self, job_id: str, chunk: ChunkRange, pages: Iterable[PageResult]) -> None:
+        lines = "".join(json.dumps(page.to_json(), sort_keys=True) + "\n" for page in pages)
+        write_text_atomic(self.chunk_path(job_id, chunk), lines)
+
+    def read_chunk(self, job_id: str, chunk: ChunkRange) -> list[PageResult]:
+        text = self.chunk_path(job_id, chunk).read_text()
+        return [PageResult.from_json(json.loads(line)) for line in text.splitlines() if line]
+
+    def missing_chunks(self, job_id: str, chunks: Iterable[ChunkRange]) -> list[ChunkRange]:
+        return [chunk for chunk in chunks if not self.chunk_path(job_id, chunk).is_file()]
+
+    def load_pages(self, job_id: str, chunks: Iterable[ChunkRange]) -> list[PageResult]:
+        pages = [page for chunk in chunks for page in self.read_chunk(job_id, chunk)]
+        return sorted(pages, key=lambda page: page.source_page)
+
+    def publish_reports(self, staging: Path, job_id: str) -> None:
+        """Replace the job's reports folder with `staging` (a re-run replaces, never mixes)."""
+        target = self.reports_dir(job_id)
+        if target.exists():
+            old = self.staging_dir()
+            os.replace(target, old / "reports")
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+
+    def report_path(self, job_id: str, name: str) -> Path | None:
+        if name not in REPORT_FILES:
+            return None
+        path = self.reports_dir(job_id) / name
+        return path if path.is_file() else None
+
+
+def safe_filename(name: str, default: str = "scans.pdf") -> str:
+    """A file name safe to use as one path component, ending in .pdf."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name.replace("\\", "/")).name).strip("._")
+    if not base:
+        base = default
+    if not base.lower().endswith(".pdf"):
+        base += ".pdf"
+    return base[-FILENAME_MAX_CHARS:]
+
+
+def _checked(identifier: str) -> str:
+    if not valid_id(identifier):
+        raise ValueError(f"not a valid id: {identifier!r}")
+    return identifier
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

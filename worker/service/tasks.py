@@ -1,0 +1,217 @@
+"""Celery tasks: one uploaded PDF = one job = page-chunk tasks + one report step (a chord).
+
+    start_job(job)                 plans the page chunks and sends the chord, once
+      read_chunk(job, first, last) reads pages first..last, writes pages/<first>-<last>.jsonl
+      finish_job(job, chunks)      loads every chunk file, calls grade_and_report (as the CLI)
+
+Messages carry the job id and page ranges only; the PDF and results live in shared storage.
+Every task is idempotent: a chunk whose file exists is not read again, writing is atomic
+(temp + rename), and progress counts a chunk once however often it runs (worker.service.job_state).
+No task waits on another; the report step re-queues itself if a chunk is not on disk yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import shutil
+from typing import Any
+
+import redis
+from celery import Task, chord, signals
+from kombu.exceptions import OperationalError
+
+from scangrade.settings import Settings, get_settings
+from worker.scan.results import PageResult
+from worker.service.celery_app import app
+from worker.service.job_state import JobStatus, JobStore, connect, summary_json
+from worker.service.storage import ChunkRange, Storage, plan_chunks
+
+log = logging.getLogger(__name__)
+
+# Pipeline chunks per task (see _read_pages): 4 keeps reader batches >= 4 pages on CPU.
+OVERLAP_PARTS = 4
+
+# Errors worth retrying: the broker/result store or Redis was briefly unreachable.
+TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, ConnectionError)
+
+
+@functools.cache
+def _settings() -> Settings:
+    return get_settings()
+
+
+@functools.cache
+def _store() -> JobStore:
+    return JobStore(connect(_settings().redis_url), _settings().job_ttl_s)
+
+
+@functools.cache
+def _storage() -> Storage:
+    return Storage(_settings().storage_dir)
+
+
+@functools.cache
+def reader():
+    """The digit reader, loaded and compiled once per worker process (not per task)."""
+    from model.inference.reader import DigitReader
+
+    loaded = DigitReader.load(settings=_settings())
+    loaded.warm_up()
+    return loaded
+
+
+def _preload_reader() -> None:
+    # A reader that cannot load must not crash the process at start (Celery would respawn it
+    # forever): the first task then raises the same error, and its job fails saying why.
+    try:
+        reader()
+    except Exception:
+        log.exception("the digit reader could not be loaded; tasks will fail until it can")
+
+
+@signals.worker_process_init.connect
+def _load_reader_in_child(**_: Any) -> None:
+    # Prefork: each pool process loads its own reader (JAX must not be set up before fork).
+    _preload_reader()
+
+
+@signals.worker_ready.connect
+def _load_reader_in_solo_worker(sender: Any = None, **_: Any) -> None:
+    # The solo pool runs tasks in the main process, which gets no worker_process_init.
+    pool = getattr(sender, "pool", None)
+    if pool is not None and type(pool).__module__.endswith(".solo"):
+        _preload_reader()
+
+
+class JobTask(Task):
+    """Marks the job failed when a task gives up for good (after its retries)."""
+
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = True
+    retry_jitter = True
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        job_id = kwargs.get("job_id")  # every job task is sent with keyword arguments
+        if job_id:
+            try:
+                _store().mark_failed(job_id, f"{self.name.split('.')[-1]}: {exc}")
+            except TRANSIENT_ERRORS:
+                log.exception("could not mark job %s failed", job_id)
+
+
+_TASK_OPTIONS = {
+    "bind": True,
+    "base": JobTask,
+    "max_retries": get_settings().task_max_retries,
+    "retry_backoff_max": get_settings().task_retry_backoff_max_s,
+}
+
+
+@app.task(name="scangrade.start_job", ignore_result=True, **_TASK_OPTIONS)
+def start_job(self: Task, job_id: str) -> None:
+    """Split the job into page chunks and send them with the report step as a chord."""
+    store, storage, settings = _store(), _storage(), _settings()
+    if store.is_dispatched(job_id):
+        return  # a redelivered start_job: the chord is already out
+    manifest = storage.manifest(job_id)
+    if manifest is None:
+        store.mark_failed(job_id, "the uploaded file is missing from storage")
+        return
+    chunks = plan_chunks(manifest.n_pages, store.chunk_pages(job_id, settings.task_chunk_pages))
+    ranges = [[chunk.first, chunk.last] for chunk in chunks]
+    chord(read_chunk.s(job_id=job_id, first=first, last=last) for first, last in ranges)(
+        finish_job.s(job_id=job_id, ranges=ranges)
+    )
+    # Marked after sending: dying in between sends the chord twice, which is harmless
+    # (idempotent chunks, identical reports); marking first could lose the job.
+    store.mark_dispatched(job_id, len(chunks))
+
+
+@app.task(name="scangrade.read_chunk", **_TASK_OPTIONS)
+def read_chunk(self: Task, job_id: str, first: int, last: int) -> dict[str, Any]:
+    """Read pages first..last of the job's PDF into pages/<first>-<last>.jsonl."""
+    store, storage = _store(), _storage()
+    chunk = ChunkRange(first, last)
+    if storage.chunk_path(job_id, chunk).is_file():
+        pages = storage.read_chunk(job_id, chunk)  # ran before (redelivery or retry)
+    else:
+        pages = _read_pages(job_id, chunk)
+        storage.write_chunk(job_id, chunk, pages)
+    problems = [_problem(page) for page in pages if not page.ok]
+    counted = store.record_chunk(job_id, chunk.id, len(pages), problems)
+    return {"chunk": chunk.id, "pages": len(pages), "problems": len(problems), "new": counted}
+
+
+def _read_pages(job_id: str, chunk: ChunkRange) -> list[PageResult]:
+    from worker.scan.pipeline import read_scans
+
+    storage, settings = _storage(), _settings()
+    manifest = storage.manifest(job_id)
+    if manifest is None:
+        raise FileNotFoundError(f"job {job_id}: job.json is missing from storage")
+    exam = _exam(manifest.exam_id)
+    layouts = {exam.layout.exam_id: exam.layout}
+    pdf = storage.scan_path(job_id, manifest.filename)
+    # The pipeline rasterizes its next chunk while it reads the current one, so only its
+    # first chunk waits for poppler; read a task's pages in a few smaller pipeline chunks so
+    # that unoverlapped start stays short in every task.
+    overlapped = min(settings.chunk_pages, max(1, math.ceil(chunk.n_pages / OVERLAP_PARTS)))
+    settings = settings.model_copy(update={"chunk_pages": overlapped})
+    return list(
+        read_scans(pdf, layouts, reader(), settings, first_page=chunk.first, last_page=chunk.last)
+    )
+
+
+def _exam(exam_id: str):
+    from worker.grading import Exam
+
+    files = _storage().exam_files(exam_id)
+    if files is None:
+        raise FileNotFoundError(f"exam {exam_id} is missing from storage")
+    return Exam.load(files.layout, files.key, files.roster)
+
+
+def _problem(page: PageResult) -> dict[str, Any]:
+    return {"page": page.source_page, "status": str(page.status), "message": page.message}
+
+
+def _finish_retries(settings: Settings) -> int:
+    # Long enough for a lost chunk to be redelivered (visibility timeout) and read again.
+    wait_s = settings.broker_visibility_timeout_s + 2 * settings.task_time_limit_s
+    return math.ceil(wait_s / settings.finish_poll_s)
+
+
+@app.task(name="scangrade.finish_job", ignore_result=True, **_TASK_OPTIONS)
+def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[int]]) -> None:
+    """Group students and write the reports from every chunk file (the CLI's code)."""
+    from worker.grading import grade_and_report
+
+    store, storage, settings = _store(), _storage(), _settings()
+    state = store.get(job_id)
+    if state is not None and state.status == JobStatus.FAILED:
+        return
+    chunks = [ChunkRange(first, last) for first, last in ranges]
+    if storage.missing_chunks(job_id, chunks):
+        # A redelivered chunk can complete the chord's count before the last original chunk
+        # has finished; come back later rather than block this worker.
+        raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
+    store.mark_grading(job_id)
+    manifest = storage.manifest(job_id)
+    if manifest is None:
+        raise FileNotFoundError(f"job {job_id}: job.json is missing from storage")
+    pages = storage.load_pages(job_id, chunks)
+    exam = _exam(manifest.exam_id)
+    staging = storage.staging_dir()
+    try:
+        summary = grade_and_report(
+            pages, exam, staging, scans=[storage.scan_path(job_id, manifest.filename)]
+        )
+        storage.publish_reports(staging, job_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a retry or resume starts a fresh one
+        raise
+    data = summary_json(summary)
+    data["out_dir"] = str(storage.reports_dir(job_id))  # not the staging folder it was written in
+    store.mark_done(job_id, data)

@@ -1,0 +1,1 @@
+"""Answer sheets: the layout format, printable sheets and the QR payload on every page."""

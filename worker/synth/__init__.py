@@ -1,0 +1,1 @@
+"""Synthetic class sets: printed sheets filled in with MNIST test digits, then scanned."""

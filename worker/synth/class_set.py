@@ -1,0 +1,417 @@
+"""Synthetic scanned class sets: printed sheets filled in with MNIST test digits, scanned.
+
+Students take IDs from a roster (or random ones), answer each question correctly with a
+per-student skill probability (the answer key tells what is correct), leave some answers
+blank, and write multi-digit answers from the leftmost box on (trailing boxes stay blank).
+Foreign pages (blank, text, another exam's sheet) are mixed in. The result is a PDF of JPEG
+pages, like a scanner's, and a ground truth that says what every page and box holds.
+
+Digits come from the MNIST **test** split only (`model.training.data.load_mnist("test")`); the
+ground truth records each box's index into that split.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import string
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from worker.sheets.layout import STUDENT_ID, Layout, Question
+from worker.synth.scanner import CLEAN, ScanRanges, draw_params, encode_jpeg, simulate_scan
+
+TRUTH_FORMAT = "scangrade-synth-truth/1"
+MNIST_SPLIT = "test"  # never train: the reader must be judged on digits it never saw
+OTHER_EXAM_ID = "other-exam"  # the foreign exam whose sheets are mixed in
+RASTER_CHUNK_COPIES = 8  # copies rasterized per pdftoppm run (8 A4 pages at 200 dpi ~ 30 MB)
+
+
+@dataclass(frozen=True)
+class ClassHabits:
+    """How a synthetic class writes; each range is a reason real answer sheets vary."""
+
+    skill: tuple[float, float] = (0.35, 0.98)  # chance a student answers a question correctly
+    blank_answer_probability: float = 0.07  # questions a student leaves empty
+    pen_colours: tuple[tuple[int, int, int], ...] = (
+        (20, 20, 25),  # black ballpoint
+        (25, 45, 150),  # blue ballpoint
+        (40, 40, 40),  # pencil-ish grey (darkness comes from the ink style)
+    )
+    digit_size_wobble: float = 0.1  # one hand writes digits of slightly different heights
+
+
+HABITS = ClassHabits()
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    students: int = 12
+    seed: int = 0
+    dpi: int = 200
+    blank_pages: int = 1
+    text_pages: int = 1
+    other_exam_pages: int = 1
+    ranges: ScanRanges = field(default_factory=ScanRanges)
+    habits: ClassHabits = HABITS
+
+
+@dataclass
+class Student:
+    copy: int
+    student_id: str
+    answers: dict[str, str | None]  # question id -> digits written, None = left blank
+    skill: float
+    pen_colour: tuple[int, int, int]
+    source_pages: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"copy": self.copy, "student_id": self.student_id, "answers": self.answers,
+                "skill": round(self.skill, 3), "source_pages": self.source_pages}
+
+
+class SynthError(ValueError):
+    """Inputs that cannot make a synthetic class set (roster too short, bad key...)."""
+
+
+# ----- inputs: answer key and roster (only what the generator needs from them) -----
+
+
+def _csv_rows(path: str | Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [name for name in required if name not in (reader.fieldnames or [])]
+        if missing:
+            raise SynthError(f"{path}: no {', '.join(missing)} column (header: "
+                             f"{','.join(reader.fieldnames or [])})")
+        return list(reader)
+
+
+def read_key_answers(path: str | Path) -> dict[str, str]:
+    """question id -> the first accepted answer, from `question,answer[,points]` CSV."""
+    answers: dict[str, str] = {}
+    for row in _csv_rows(path, ("question", "answer")):
+        question = (row["question"] or "").strip()
+        accepted = (row["answer"] or "").split("|")[0].strip()
+        if question and accepted:
+            answers[question] = accepted
+    return answers
+
+
+def read_roster_ids(path: str | Path) -> list[str]:
+    return [row["student_id"].strip() for row in _csv_rows(path, ("student_id",))
+            if (row["student_id"] or "").strip()]
+
+
+# ----- students -----
+
+
+def make_students(layout: Layout, n: int, rng: np.random.Generator,
+                  key: dict[str, str] | None = None, roster_ids: Sequence[str] | None = None,
+                  habits: ClassHabits = HABITS) -> list[Student]:
+    if roster_ids is not None:
+        bad = [sid for sid in roster_ids if not re.fullmatch(rf"\d{{{layout.id_digits}}}", sid)]
+        if bad:
+            raise SynthError(f"roster ids must be {layout.id_digits} digits: {bad[:3]}")
+        if len(roster_ids) < n:
+            raise SynthError(f"roster has {len(roster_ids)} students, {n} requested")
+        ids = [roster_ids[i] for i in rng.permutation(len(roster_ids))[:n]]
+    else:
+        if n > 10**layout.id_digits:
+            raise SynthError(f"{n} students do not fit {layout.id_digits}-digit IDs")
+        chosen = rng.choice(10**layout.id_digits, size=n, replace=False)
+        ids = [str(int(v)).zfill(layout.id_digits) for v in chosen]
+    students = []
+    for copy, student_id in enumerate(ids, start=1):
+        skill = float(rng.uniform(*habits.skill))
+        answers = {q.id: _answer(q, skill, rng, key, habits) for q in layout.questions}
+        colour = habits.pen_colours[int(rng.integers(len(habits.pen_colours)))]
+        students.append(Student(copy, student_id, answers, skill, colour))
+    return students
+
+
+def _answer(question: Question, skill: float, rng: np.random.Generator,
+            key: dict[str, str] | None, habits: ClassHabits) -> str | None:
+    if rng.random() < habits.blank_answer_probability:
+        return None
+    correct = (key or {}).get(question.id)
+    if correct is not None and not (correct.isdigit() and len(correct) <= question.boxes):
+        raise SynthError(f"key answer {correct!r} of {question.id} does not fit "
+                         f"{question.boxes} digit box(es)")
+    if correct is not None and rng.random() < skill:
+        return correct
+    while True:  # a wrong (or, without a key, arbitrary) answer that fits the boxes
+        length = int(rng.integers(1, question.boxes + 1))
+        value = str(int(rng.integers(10 ** (length - 1) if length > 1 else 0, 10**length)))
+        if value != correct:
+            return value
+
+
+def box_digits(layout: Layout, student_id: str, answers: dict[str, str | None]
+               ) -> dict[tuple[str, int], int | None]:
+    """(field, index) -> digit for every box: answers fill boxes from the left."""
+    digits: dict[tuple[str, int], int | None] = {}
+    written = {STUDENT_ID: student_id} | answers
+    for cell in layout.cells():
+        text = written.get(cell.field) or ""
+        digits[cell.field, cell.index] = int(text[cell.index]) if cell.index < len(text) else None
+    return digits
+
+
+# ----- drawing -----
+
+
+class DigitSource:
+    """MNIST test digits by label, each drawn once until its label's pool (~900-1100 images)
+    runs out; then the pool is reshuffled and reused (counted in `reused`), so large eval sets
+    still never touch the training split."""
+
+    def __init__(self, rng: np.random.Generator,
+                 loader: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None):
+        if loader is None:
+            from model.training.data import load_mnist as loader
+        self.images, self._labels = loader(MNIST_SPLIT)
+        self._rng = rng
+        self._pools: dict[int, list[int]] = {d: [] for d in range(10)}
+        self.reused = 0
+        self._refills = dict.fromkeys(range(10), 0)
+
+    def take(self, digit: int) -> tuple[int, np.ndarray]:
+        pool = self._pools[digit]
+        if not pool:
+            indices = np.flatnonzero(self._labels == digit)
+            if len(indices) == 0:
+                raise SynthError(f"MNIST {MNIST_SPLIT} split has no digit {digit}")
+            pool.extend(int(i) for i in self._rng.permutation(indices))
+            self._refills[digit] += 1
+        if self._refills[digit] > 1:
+            self.reused += 1
+        index = pool.pop()
+        return index, self.images[index]
+
+
+def rasterize_sheets(layout: Layout, dpi: int, first_copy: int, copies: int) -> list[np.ndarray]:
+    """Upright page images (grey uint8) of `copies` printed copies, straight from the PDF."""
+    from pdf2image import convert_from_bytes
+
+    from worker.sheets.render import render_sheets
+
+    pdf = render_sheets(layout, copies=copies, first_copy=first_copy)
+    return [np.asarray(page) for page in convert_from_bytes(pdf, dpi=dpi, grayscale=True)]
+
+
+def fill_page(page_image: np.ndarray, layout: Layout, page: int, digits: dict, dpi: int,
+              source: DigitSource, pen_colour: tuple[int, int, int], rng: np.random.Generator,
+              habits: ClassHabits = HABITS) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The printed page with the student's digits (RGB uint8) and the truth of its boxes."""
+    from model.training.ink import InkStyle, random_style, stamp_digit
+
+    px = dpi / 25.4
+    ink = np.full(page_image.shape[:2], 255, np.uint8)  # the pen's layer, coloured below
+    hand = random_style(rng)
+    boxes = []
+    for cell in layout.cells(page):
+        digit = digits[cell.field, cell.index]
+        entry: dict[str, Any] = {"field": cell.field, "index": cell.index, "digit": digit,
+                                 "mnist_index": None}
+        if digit is not None:
+            index, image = source.take(digit)
+            entry["mnist_index"] = index
+            wobble = 1.0 + float(rng.uniform(-1, 1)) * habits.digit_size_wobble
+            style = InkStyle(height_fraction=min(0.95, hand.height_fraction * wobble),
+                             stroke_scale=hand.stroke_scale, ink_gray=hand.ink_gray,
+                             jitter=random_style(rng).jitter)
+            rect = (round(cell.x_mm * px), round(cell.y_mm * px), round(cell.w_mm * px),
+                    round(cell.h_mm * px))
+            stamp_digit(ink, image, rect, rng, style)
+        boxes.append(entry)
+    return _compose(page_image, ink, pen_colour), boxes
+
+
+def _compose(printed: np.ndarray, ink: np.ndarray, pen_colour: tuple[int, int, int]
+             ) -> np.ndarray:
+    """Printed toner (grey) under the pen's ink (its darkness from `ink`, hue from the pen),
+    as RGB; only the rows and columns the pen touched are blended (the rest is a copy)."""
+    paper = cv2.cvtColor(printed, cv2.COLOR_GRAY2RGB)
+    rows = np.flatnonzero(ink.min(axis=1) < 255)
+    cols = np.flatnonzero(ink.min(axis=0) < 255)
+    if len(rows) == 0:
+        return paper
+    box = np.s_[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    coverage = 1.0 - ink[box].astype(np.float32) / 255.0
+    pen = np.array(pen_colour, np.float32) / 255.0
+    paper[box] = (paper[box] * (1.0 - coverage[..., None] * (1.0 - pen))).astype(np.uint8)
+    return paper
+
+
+def text_page(size_px: tuple[int, int], dpi: int, rng: np.random.Generator) -> np.ndarray:
+    """A page of typed text (a letter, a handout): must never be taken for a sheet."""
+    width, height = size_px
+    page = np.full((height, width, 3), 255, np.uint8)
+    px = dpi / 25.4
+    scale = 0.32 * px / 8  # about 11 pt Hershey text
+    y = int(25 * px)
+    while y < height - 25 * px:
+        words = ["".join(rng.choice(list(string.ascii_lowercase), size=int(rng.integers(2, 10))))
+                 for _ in range(int(rng.integers(6, 13)))]
+        if rng.random() < 0.2:
+            words.insert(0, str(int(rng.integers(1, 100))) + ".")  # numbered paragraphs
+        cv2.putText(page, " ".join(words), (int(20 * px), y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (30, 30, 30), max(1, round(px * 0.25)), cv2.LINE_AA)
+        y += int(7 * px) if rng.random() > 0.15 else int(13 * px)
+    return page
+
+
+def other_exam_layout(paper: str) -> Layout:
+    """A different exam's sheet: scangrade's own format, but an exam this batch doesn't know."""
+    return Layout.model_validate({
+        "exam_id": OTHER_EXAM_ID, "name": "Chemistry quiz", "version": "3", "paper": paper,
+        "id_digits": 5, "questions": [{"id": f"c{i}", "boxes": 2} for i in range(1, 9)],
+    })
+
+
+# ----- the class set -----
+
+
+@dataclass
+class SynthResult:
+    pdf: bytes
+    truth: dict[str, Any]
+
+
+def _plan(n_copies_pages: int, options: SynthOptions, rng: np.random.Generator) -> list[str]:
+    """Order of page kinds: the class's pages in copy order, foreign pages in between."""
+    foreign = (["blank"] * options.blank_pages + ["text"] * options.text_pages
+               + ["other-exam"] * options.other_exam_pages)
+    order: list[str] = ["sheet"] * n_copies_pages
+    for kind in foreign:
+        order.insert(int(rng.integers(0, len(order) + 1)), kind)
+    return order
+
+
+def synthesize(layout: Layout, options: SynthOptions = SynthOptions(),
+               key: dict[str, str] | None = None, roster_ids: Sequence[str] | None = None,
+               mnist_loader: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> SynthResult:
+    """A scanned class set (PDF bytes) and its ground truth, deterministic for options.seed."""
+    import img2pdf
+
+    rng = np.random.default_rng(options.seed)
+    students = make_students(layout, options.students, rng, key, roster_ids, options.habits)
+    source = DigitSource(rng, mnist_loader)
+    order = _plan(options.students * layout.n_pages, options, rng)
+    jpegs: list[bytes] = []
+    pages: list[dict[str, Any]] = []
+    for number, (kind, paper, student, boxes, meta) in enumerate(
+            _papers(layout, order, students, options, source, rng), start=1):
+        params = draw_params(rng, options.ranges, (paper.shape[1], paper.shape[0]), options.dpi)
+        scan, matrix = simulate_scan(paper, params, options.dpi, rng)
+        jpegs.append(encode_jpeg(scan, params.jpeg_quality))
+        mm_to_px = matrix @ mm_to_page_px(options.dpi)
+        pages.append({"source_page": number, "kind": kind, **meta,
+                      "rotation": params.rotation, "colour": params.colour,
+                      "width_px": scan.shape[1], "height_px": scan.shape[0],
+                      "mm_to_px": np.round(mm_to_px, 6).tolist(),
+                      "scan": params.to_json(), "boxes": boxes})
+        if student is not None:
+            student.source_pages.append(number)
+        if progress is not None:
+            progress(number, len(order))
+    layout_fn = img2pdf.get_fixed_dpi_layout_fun((options.dpi, options.dpi))
+    # No date, and the internal writer: pikepdf's file ID differs from run to run.
+    pdf = img2pdf.convert(jpegs, layout_fun=layout_fn, nodate=True,
+                          engine=img2pdf.Engine.internal)
+    truth = {
+        "format": TRUTH_FORMAT, "seed": options.seed, "dpi": options.dpi,
+        "mnist_split": MNIST_SPLIT, "exam_id": layout.exam_id,
+        "layout_version": layout.version, "n_pages": len(pages),
+        "mnist_reused_digits": source.reused,
+        "pages": pages, "students": [s.to_json() for s in students],
+    }
+    return SynthResult(pdf, truth)
+
+
+def _papers(layout: Layout, order: list[str], students: list[Student], options: SynthOptions,
+            source: DigitSource, rng: np.random.Generator) -> Iterator[tuple]:
+    """(kind, paper RGB, student or None, box truths, page meta) for each page in `order`."""
+    width_mm, height_mm = layout.page_size_mm
+    size_px = (round(width_mm * options.dpi / 25.4), round(height_mm * options.dpi / 25.4))
+    sheet_pages = ((s, p) for s in students for p in range(1, layout.n_pages + 1))
+    other = other_exam_layout(layout.paper)
+    other_copy = 0
+    printed_pages: dict[tuple[int, int], np.ndarray] = {}  # (copy, page) -> image, one chunk
+    none_meta = {"exam_id": None, "layout_version": None, "copy": None, "page": None}
+    for kind in order:
+        if kind == "sheet":
+            student, page = next(sheet_pages)
+            if (student.copy, page) not in printed_pages:
+                # One pdftoppm run per chunk of copies: its start-up costs more than a page.
+                copies = min(RASTER_CHUNK_COPIES, len(students) - student.copy + 1)
+                images = rasterize_sheets(layout, options.dpi, student.copy, copies)
+                printed_pages = {(student.copy + i // layout.n_pages, 1 + i % layout.n_pages):
+                                 image for i, image in enumerate(images)}
+            printed = printed_pages[student.copy, page]
+            digits = box_digits(layout, student.student_id, student.answers)
+            paper, boxes = fill_page(printed, layout, page, digits, options.dpi, source,
+                                     student.pen_colour, rng, options.habits)
+            yield kind, paper, student, boxes, {
+                "exam_id": layout.exam_id, "layout_version": layout.version,
+                "copy": student.copy, "page": page}
+        elif kind == "other-exam":
+            other_copy += 1
+            printed = rasterize_sheets(other, options.dpi, other_copy, 1)[0]
+            sid = "".join(str(d) for d in rng.integers(0, 10, other.id_digits))
+            answers = {q.id: str(int(rng.integers(0, 100))) for q in other.questions}
+            paper, boxes = fill_page(printed, other, 1, box_digits(other, sid, answers),
+                                     options.dpi, source, options.habits.pen_colours[0], rng,
+                                     options.habits)
+            yield kind, paper, None, boxes, {
+                "exam_id": other.exam_id, "layout_version": other.version,
+                "copy": other_copy, "page": 1}
+        elif kind == "text":
+            yield kind, text_page(size_px, options.dpi, rng), None, [], none_meta
+        else:
+            yield kind, np.full((size_px[1], size_px[0], 3), 255, np.uint8), None, [], none_meta
+
+
+def write_class_set(layout: Layout, out_pdf: str | Path, truth_path: str | Path | None,
+                    options: SynthOptions = SynthOptions(), key_path: str | Path | None = None,
+                    roster_path: str | Path | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    key = read_key_answers(key_path) if key_path else None
+    roster = read_roster_ids(roster_path) if roster_path else None
+    result = synthesize(layout, options, key, roster, progress=progress)
+    out_pdf = Path(out_pdf)
+    out_pdf.write_bytes(result.pdf)
+    result.truth["pdf"] = out_pdf.name
+    if truth_path is not None:
+        Path(truth_path).write_text(json.dumps(result.truth, indent=1) + "\n", encoding="utf-8")
+    return result.truth
+
+
+def clean_options(**overrides: Any) -> SynthOptions:
+    """Options that scan without any degradation: for debugging alignment and reading."""
+    return SynthOptions(**({"ranges": CLEAN} | overrides))
+
+
+def truth_summary(truth: dict[str, Any]) -> dict[str, Any]:
+    kinds: dict[str, int] = {}
+    for page in truth["pages"]:
+        kinds[page["kind"]] = kinds.get(page["kind"], 0) + 1
+    boxes = [b for p in truth["pages"] if p["kind"] == "sheet" for b in p["boxes"]]
+    return {"pages": truth["n_pages"], "kinds": kinds, "students": len(truth["students"]),
+            "boxes": len(boxes), "written_boxes": sum(b["digit"] is not None for b in boxes)}
+
+
+
+def mm_to_page_px(dpi: float) -> np.ndarray:
+    """Millimetres -> pixel-centre coordinates of a page rasterized at `dpi` (OpenCV's
+    convention: the top-left pixel's centre is (0, 0), its outer corner (-0.5, -0.5))."""
+    k = dpi / 25.4
+    return np.array([[k, 0.0, -0.5], [0.0, k, -0.5], [0.0, 0.0, 1.0]])
