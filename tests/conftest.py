@@ -22,8 +22,9 @@ def repo_root() -> Path:
 def reader():
     """The shipped digit reader, loaded and warmed once per test session."""
     from model.inference.reader import DigitReader
+    from scangrade.settings import get_settings
 
-    return DigitReader.load()
+    return DigitReader.load(get_settings())
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,6 @@ def grade(
     2 bad input, 3 review needed (only with --fail-on-review)."""
     started = time.perf_counter()
     from worker.grading import Exam, GradingInputError, grade_and_report
-    from worker.grading.run import read_all_scans
     from worker.sheets.layout import LayoutError
 
     try:
@@ -87,35 +86,30 @@ def grade(
 
     from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
+    from worker.scan.scans import ScanReading, inspect_scans
 
     settings = get_settings()
-    bar = _progress_bar(scans, enabled=progress)
-    # An empty PDF still gets (empty) reports and a clear error, without loading the model.
+    scan_set = inspect_scans(scans, settings)  # each PDF opened once for the whole run
+    # Scans without a page still get (empty) reports and a clear error, without the model.
     try:
-        reader = DigitReader.load(settings=settings) if bar.total else None
+        reader = DigitReader.load(settings) if scan_set.n_pages else None
     except OSError as exc:  # weights missing or unreadable: an install problem, not the input
-        bar.close()
         raise _fail(f"cannot load the digit reader: {exc}", code=1) from None
-    try:
-        pages, problems = read_all_scans(
-            scans, exam, reader, settings, on_page=lambda _page: bar.update(1)
-        )
-    finally:
-        bar.close()
-    summary = grade_and_report(pages, exam, out, scans, settings, problems=problems)
+    reading = ScanReading(scan_set, {exam.exam_id: exam.layout}, reader, settings)
+    with _progress_bar(scan_set.n_pages, enabled=progress) as bar:
+        pages = []
+        for page in reading:
+            pages.append(page)
+            bar.update(1)
+    summary = grade_and_report(
+        pages, exam, out, settings=settings, scans=scan_set.files, problems=reading.problems
+    )
     _finish(summary, as_json, fail_on_review, started)
 
 
-def _progress_bar(scans: list[Path], enabled: bool):
-    from pypdf import PdfReader
+def _progress_bar(total: int, enabled: bool):
     from tqdm import tqdm
 
-    total = 0
-    for scan in scans:
-        try:
-            total += len(PdfReader(scan, strict=False).pages)
-        except Exception:
-            continue  # reported by the reading step
     return tqdm(
         total=total,
         unit="page",
@@ -144,12 +138,13 @@ def regrade(
     (no scanning, no model). Exit codes: 0 ok, 1 unexpected failure, 2 bad input,
     3 review still needed (only with --fail-on-review)."""
     started = time.perf_counter()
+    from scangrade.settings import get_settings
     from worker.grading import GradingInputError
     from worker.grading import regrade as regrade_dir
     from worker.sheets.layout import LayoutError
 
     try:
-        summary = regrade_dir(out_dir, overrides_path=overrides)
+        summary = regrade_dir(out_dir, settings=get_settings(), overrides_path=overrides)
     except (LayoutError, GradingInputError) as exc:
         raise _fail(str(exc)) from None
     _finish(summary, as_json, fail_on_review, started)
@@ -167,33 +162,12 @@ def eval_grading(
 ) -> None:
     """Grade a synthetic batch and compare with its ground truth: students found, exact ID and
     score among students not flagged for review, review rate (JSON)."""
-    import tempfile
-
-    from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
-    from worker.grading import Exam, grade_and_report
-    from worker.grading.grade import grade as grade_pages
-    from worker.grading.run import read_all_scans
-    from worker.measure.eval_grading import compare_with_truth
+    from worker.grading import Exam
+    from worker.measure.eval_grading import evaluate_grading
 
-    started = time.perf_counter()
-    settings = get_settings()
     exam = Exam.load(layout, key, roster)
-    reader = DigitReader.load(settings=settings)
-    pages, problems = read_all_scans([scans], exam, reader, settings)
-    read_s = time.perf_counter() - started
-    figures = compare_with_truth(
-        grade_pages(pages, exam, settings), json.loads(truth.read_text(encoding="utf-8"))
-    )
-    with tempfile.TemporaryDirectory() as scratch:
-        summary = grade_and_report(
-            pages, exam, out or scratch, [scans], settings, problems=problems
-        )
-    figures.update(
-        confidence_threshold=settings.confidence_threshold,
-        pages=len(pages),
-        read_s=round(read_s, 1),
-        report_s=summary.seconds,
-        problems=summary.problems,
+    figures = evaluate_grading(
+        scans, json.loads(truth.read_text(encoding="utf-8")), exam, get_settings(), out
     )
     typer.echo(json.dumps(figures, indent=2))

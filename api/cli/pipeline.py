@@ -26,8 +26,8 @@ def read(
     """Read a scanned PDF; print one JSON line per page (worker.scan.results.PageResult)."""
     from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
-    from worker.scan.pipeline import read_scans
-    from worker.scan.rasterize import PdfError, inspect_pdf
+    from worker.scan.pdf import PdfError, inspect_pdf
+    from worker.scan.scans import ScanReading, ScanSet
     from worker.sheets.layout import Layout, LayoutError
 
     settings = get_settings()
@@ -46,17 +46,21 @@ def read(
             raise typer.Exit(2)
         layouts[loaded.exam_id] = loaded
     try:
-        inspect_pdf(scans, settings)  # a bad file fails before the reader is loaded
-        reader = DigitReader.load(settings=settings)
-        for result in read_scans(scans, layouts, reader, settings, first_page, last_page):
-            data = result.to_json()
-            if not probs:
-                for box in data["boxes"]:
-                    box.pop("probs")
-            typer.echo(json.dumps(data))
+        info = inspect_pdf(scans, settings)  # a bad file fails before the reader is loaded
+        reading = ScanReading(ScanSet.of([info]), layouts, DigitReader.load(settings), settings,
+                              first_page, last_page)
     except (PdfError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    for result in reading:
+        data = result.to_json()
+        if not probs:
+            for box in data["boxes"]:
+                box.pop("probs")
+        typer.echo(json.dumps(data))
+    if reading.problems:
+        typer.echo(f"error: {'; '.join(reading.problems)}", err=True)
+        raise typer.Exit(2)
 
 
 def eval_pipeline(
@@ -76,7 +80,7 @@ def eval_pipeline(
     settings = get_settings()
     if dpi is not None:
         settings = settings.model_copy(update={"dpi": dpi})
-    report = evaluate_pipeline(pages=pages, seed=seed, settings=settings, keep_dir=keep,
+    report = evaluate_pipeline(settings, pages=pages, seed=seed, keep_dir=keep,
                                log=lambda line: typer.echo(line, err=True))
     typer.echo(json.dumps(report, indent=2))
 
@@ -90,8 +94,10 @@ def bench_pipeline(
     from scangrade.settings import get_settings
     from worker.measure.bench_pipeline import bench_pipeline as run
 
-    dpis = tuple(dpi) if dpi else (get_settings().dpi,)
-    report = run(pages=pages, dpis=dpis, cores=cores, log=lambda line: typer.echo(line, err=True))
+    settings = get_settings()
+    dpis = tuple(dpi) if dpi else (settings.dpi,)
+    report = run(settings, pages=pages, dpis=dpis, cores=cores,
+                 log=lambda line: typer.echo(line, err=True))
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -42,7 +42,7 @@ def train(
     if weights is None:
         raise typer.BadParameter(f"no weights path is set for the {model} model; pass --out",
                                  param_hint="--out")
-    train_and_save(config, weights, log=lambda line: typer.echo(line))
+    train_and_save(config, weights, settings, log=lambda line: typer.echo(line))
 
 
 def eval_reader(
@@ -56,10 +56,11 @@ def eval_reader(
     from scangrade.settings import get_settings
     from worker.measure.eval_reader import evaluate_reader
 
-    figures = evaluate_reader(limit=limit)
+    settings = get_settings()
+    figures = evaluate_reader(settings, limit=limit)
     typer.echo(json.dumps(figures, indent=2))
     if record:
-        weights = get_settings().weights_path
+        weights = settings.weights_path
         metadata = load_metadata(weights)
         metadata["evaluation"] = figures
         metadata_path(weights).write_text(json.dumps(metadata, indent=2) + "\n")
@@ -69,9 +70,10 @@ def bench_reader(
     seconds: Annotated[float, typer.Option(help="Time spent per batch size.")] = 3.0,
 ) -> None:
     """Crops/s of the reader at batch sizes 1, 64 and 1024, preprocessing included (JSON)."""
+    from scangrade.settings import get_settings
     from worker.measure.bench_reader import bench_reader as run
 
-    typer.echo(json.dumps(run(seconds_per_size=seconds), indent=2))
+    typer.echo(json.dumps(run(get_settings(), seconds_per_size=seconds), indent=2))
 
 
 def register(groups: CommandGroups) -> None:

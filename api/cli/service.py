@@ -146,6 +146,7 @@ def bench_service(
     ] = 4,
 ) -> None:
     """Pages/s through the service (1 and 2 workers) vs in-process, latency, burst; JSON."""
+    from scangrade.settings import get_settings
     from worker.measure.bench_service import run_bench
 
-    run_bench(pdf, uploads, chunk_pages, repeat)
+    run_bench(get_settings(), pdf, uploads, chunk_pages, repeat)

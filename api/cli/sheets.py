@@ -150,6 +150,9 @@ def synth(
     force: Annotated[bool, typer.Option(help="Overwrite outputs if they exist.")] = False,
 ) -> None:
     """Make a synthetic scanned class set (MNIST test digits) and its ground truth."""
+    from model.training.data import mnist_loader
+    from scangrade.settings import get_settings
+    from worker.grading import GradingInputError
     from worker.synth.class_set import SynthError, SynthOptions, truth_summary, write_class_set
     from worker.synth.scanner import CLEAN, ScanRanges
 
@@ -161,8 +164,9 @@ def synth(
                            text_pages=text_pages, other_exam_pages=other_exam_pages,
                            ranges=CLEAN if clean else ScanRanges())
     try:
-        result = write_class_set(layout, out, truth, options, key_path=key, roster_path=roster)
-    except (SynthError, OSError, UnicodeDecodeError) as exc:
+        result = write_class_set(layout, mnist_loader(get_settings()), out, truth, options,
+                                 key_path=key, roster_path=roster)
+    except (SynthError, GradingInputError, OSError, UnicodeDecodeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps({"pdf": str(out), "truth": str(truth)} | truth_summary(result)))

@@ -14,9 +14,10 @@ from pydantic import BaseModel
 
 from api.deps import Authorized, JobsDep, ServicesDep, StorageDep
 from scangrade.settings import Settings
-from worker.service.job_state import JobStatus, summary_json
+from worker.grading.outputs import REPORT_FILES, STUDENTS_CSV
+from worker.service.job_state import JobStatus
+from worker.service.publish import load_exam, publish_graded
 from worker.service.storage import (
-    REPORT_FILES,
     JobManifest,
     Storage,
     new_id,
@@ -30,7 +31,8 @@ router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Authorized])
 # A PDF's header must appear within its first KiB (what PDF readers accept).
 PDF_MAGIC = b"%PDF-"
 PDF_HEADER_WINDOW = 1024
-ReportName = Literal["students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf"]
+ReportName = Literal[REPORT_FILES]  # type: ignore[valid-type]  # the names, defined once
+OVERRIDES_UPLOAD = "overrides.csv"  # the uploaded corrections, beside the reports being redone
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf"}
 
 
@@ -144,7 +146,7 @@ async def _receive(request: Request, path: Path, settings: Settings) -> int:
 
 
 def _inspect(path: Path, settings: Settings):
-    from worker.scan.rasterize import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
+    from worker.scan.pdf import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
 
     try:
         return inspect_pdf(path, settings)
@@ -245,7 +247,7 @@ async def apply_overrides(job_id: str, request: Request, services: ServicesDep) 
     if len(body) > settings.max_exam_file_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the overrides file is too large")
     state = jobs.get(job_id)
-    finished = storage.report_path(job_id, "students.csv") is not None
+    finished = storage.report_path(job_id, STUDENTS_CSV) is not None
     if not finished or (state is not None and state.status != JobStatus.DONE):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
     # One regrade of a job at a time: two at once would each publish half-applied reports.
@@ -253,7 +255,7 @@ async def apply_overrides(job_id: str, request: Request, services: ServicesDep) 
     if not jobs.client.set(lock, "1", nx=True, ex=settings.task_time_limit_s):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is being regraded")
     try:
-        summary = await run_in_threadpool(_regrade, storage, manifest, body)
+        summary = await run_in_threadpool(_regrade, storage, manifest, body, settings)
     finally:
         jobs.client.delete(lock)
     if state is not None:
@@ -268,30 +270,25 @@ def _manifest(job_id: str, storage: Storage) -> JobManifest:
     return manifest
 
 
-def _regrade(storage: Storage, manifest: JobManifest, overrides_csv: bytes) -> dict[str, Any]:
-    """Apply an overrides CSV to the job's page reads and rewrite its reports."""
-    from worker.grading import Exam, GradingInputError, regrade
+def _regrade(
+    storage: Storage, manifest: JobManifest, overrides_csv: bytes, settings: Settings
+) -> dict[str, Any]:
+    """Apply an overrides CSV to the job's page reads and rewrite its reports (on a copy that
+    is swapped in whole: a rejected overrides file changes nothing)."""
+    from worker.grading import GradingInputError, regrade
 
-    files = storage.exam_files(manifest.exam_id)
-    if files is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}")
-    # Regraded on a copy of the reports, then swapped in whole: a download during a regrade
-    # gets the old or the new reports, never a half-written file, and a rejected overrides
-    # file changes nothing.
-    staging = storage.staging_dir()
-    overrides_path = staging / "overrides.csv"
-    reports = staging / "reports"
     try:
+        exam = load_exam(storage, manifest.exam_id)
+    except FileNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}") from exc
+
+    def write(folder: Path):
+        overrides_path = folder.parent / OVERRIDES_UPLOAD
         write_bytes_atomic(overrides_path, overrides_csv)
-        exam = Exam.load(files.layout, files.key, files.roster)
-        shutil.copytree(storage.reports_dir(manifest.job_id), reports)
-        summary = regrade(reports, exam, overrides_path)
-        storage.publish_reports(reports, manifest.job_id)
-    except GradingInputError as exc:
-        message = str(exc).replace(f"{staging}/", "")  # no server paths in the answer
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    data = summary_json(summary)
-    data["out_dir"] = str(storage.reports_dir(manifest.job_id))  # not the staging copy
-    return data
+        try:
+            return regrade(folder, settings=settings, exam=exam, overrides_path=overrides_path)
+        except GradingInputError as exc:
+            message = str(exc).replace(f"{folder.parent}/", "")  # no server paths in the answer
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from exc
+
+    return publish_graded(storage, manifest.job_id, write, from_current=True)

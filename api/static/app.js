@@ -3,7 +3,6 @@
 "use strict";
 
 const POLL_MS = 700;
-const REPORTS = ["students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf"];
 const $ = (id) => document.getElementById(id);
 
 function token() { return sessionStorage.getItem("scangrade-token") || ""; }
@@ -148,14 +147,14 @@ function showProblems(cell, problems) {
 
 function showReports(cell, job) {
   cell.innerHTML = "";
-  for (const name of REPORTS) {
-    if (!job.reports[name]) continue;
+  // The API lists the reports that exist, in the order a teacher wants them.
+  for (const [name, url] of Object.entries(job.reports || {})) {
     const link = document.createElement("a");
     link.href = "#";
     link.className = "download";
     link.dataset.report = name;
     link.textContent = name;
-    link.addEventListener("click", (event) => { event.preventDefault(); download(job.reports[name], name); });
+    link.addEventListener("click", (event) => { event.preventDefault(); download(url, name); });
     cell.append(link);
   }
 }

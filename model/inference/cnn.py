@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-NUM_CLASSES = 11  # digits 0-9 and blank
-BLANK = 10
+from model.inference.classes import NUM_CLASSES
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import numpy as np
 from flax import nnx
 
 from model.inference.checkpoint import load_weights
-from model.inference.cnn import BLANK, NUM_CLASSES, DigitCnn
+from model.inference.classes import BLANK, NUM_CLASSES
+from model.inference.cnn import DigitCnn
 from model.inference.preprocess import (
     DEFAULT_CONFIG,
     PreprocessConfig,
@@ -34,7 +35,7 @@ from model.inference.preprocess import (
     preprocess_validated,
 )
 from model.inference.runtime import enable_compilation_cache
-from scangrade.config.reader import ReaderStage
+from scangrade.config.reader import ReaderSettings, ReaderStage
 
 __all__ = ["BLANK", "NUM_CLASSES", "DigitRead", "DigitReader", "ReadBatch"]
 
@@ -176,7 +177,7 @@ class DigitReader:
         self.temperature = self._full.temperatures[0]
 
     @classmethod
-    def load(cls, path: Path | str | None = None, settings=None, *,
+    def load(cls, settings: ReaderSettings, path: Path | str | None = None, *,
              screen_path: Path | str | bool | None = True,
              ensemble_paths: Sequence[Path | str] | None = None) -> DigitReader:
         """Loads weights and enables the compile cache. Default: the settings' (shipped)
@@ -185,9 +186,6 @@ class DigitReader:
         `path`: the full CNN's weights; given, the full stage is that CNN alone unless
         `ensemble_paths` names more. `screen_path`: the screening CNN's weights; True takes
         the settings' (none when they name none), None or False reads without a screen."""
-        from scangrade.settings import get_settings
-
-        settings = settings or get_settings()
         enable_compilation_cache(settings.jax_cache_dir)
         model, metadata = load_weights(Path(path) if path else settings.weights_path)
         if screen_path is True:

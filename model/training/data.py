@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import urllib.parse
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
-from scangrade.settings import get_settings
+from scangrade.config.reader import ReaderSettings
 
 IDX_FILES = {
     "train_data": "train-images-idx3-ubyte.gz",
@@ -80,11 +81,12 @@ class LocalMnist(tfds_mnist.MNIST, skip_registration=True):
             yield index, {"image": Image.fromarray(image[..., 0]), "label": int(label)}
 
 
-def prepare_mnist(data_dir: Path | None = None, raw_dir: Path | None = None) -> LocalMnist:
-    """Prepares MNIST as array_record once (about 5 s); later calls only open it."""
-    settings = get_settings()
-    data_dir = Path(data_dir or settings.tfds_data_dir)
-    raw_dir = raw_dir if raw_dir is not None else settings.mnist_dir
+MnistLoader = Callable[[str], tuple[np.ndarray, np.ndarray]]  # split -> (images, labels)
+
+
+def prepare_mnist(data_dir: Path, raw_dir: Path | None) -> LocalMnist:
+    """Prepares MNIST as array_record once (about 5 s) in `data_dir` from the raw IDX files in
+    `raw_dir` (None: TFDS downloads them); later calls only open it."""
     builder = LocalMnist(raw_dir=raw_dir, data_dir=str(data_dir), file_format="array_record")
     if not builder.is_prepared():
         # Checked first: an unprepared dataset on an offline machine stalls for minutes.
@@ -93,11 +95,12 @@ def prepare_mnist(data_dir: Path | None = None, raw_dir: Path | None = None) -> 
 
 
 @lru_cache(maxsize=2)
-def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """All of one split as arrays: images uint8 (N, 28, 28), labels int64 (N,)."""
+def load_mnist(split: str, settings: ReaderSettings) -> tuple[np.ndarray, np.ndarray]:
+    """All of one split as arrays: images uint8 (N, 28, 28), labels int64 (N,); where MNIST
+    lives comes from `settings` (mnist_dir, tfds_data_dir)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    builder = prepare_mnist()
+    builder = prepare_mnist(Path(settings.tfds_data_dir), settings.mnist_dir)
     source = builder.as_data_source(split=split)
     records = source.__getitems__(range(len(source)))
     images = np.stack([r["image"][..., 0] for r in records]).astype(np.uint8)
@@ -105,9 +108,14 @@ def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def data_fingerprint(split: str) -> str:
+def mnist_loader(settings: ReaderSettings) -> MnistLoader:
+    """`load_mnist` with the settings bound, for code that only names the split."""
+    return lambda split: load_mnist(split, settings)
+
+
+def data_fingerprint(split: str, settings: ReaderSettings) -> str:
     """sha256 of one split's pixels and labels, recorded with trained weights."""
-    images, labels = load_mnist(split)
+    images, labels = load_mnist(split, settings)
     digest = hashlib.sha256(images.tobytes())
     digest.update(labels.tobytes())
     return digest.hexdigest()

@@ -24,12 +24,14 @@ import optax
 from flax import nnx
 
 from model.inference.checkpoint import save_weights
-from model.inference.cnn import BLANK, CnnConfig, DigitCnn
+from model.inference.classes import BLANK
+from model.inference.cnn import CnnConfig, DigitCnn
 from model.inference.preprocess import preprocess_batch
 from model.training.augment import AugmentConfig, augment_batch
-from model.training.data import data_fingerprint, load_mnist
+from model.training.data import MnistLoader, data_fingerprint, mnist_loader
 from model.training.scanpath import DEFAULT_SCAN_PATH, ScanPathConfig, render_box_crop
 from model.training.styles import apply_regional_styles
+from scangrade.config.reader import ReaderSettings
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,9 @@ def scan_path_images(digits: np.ndarray | None, count: int, rng: np.random.Gener
     return np.concatenate(images), np.concatenate(sources)
 
 
-def build_datasets(config: TrainConfig, log=print) -> Datasets:
+def build_datasets(config: TrainConfig, mnist: MnistLoader, log=print) -> Datasets:
     rng = np.random.default_rng(config.seed)
-    images, labels = load_mnist("train")
+    images, labels = mnist("train")
     order = rng.permutation(len(images))
     val_idx, train_idx = order[: config.validation_size], order[config.validation_size:]
     if config.limit_train:
@@ -187,10 +189,12 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return best_t
 
 
-def train_and_save(config: TrainConfig, weights_path: Path, log=print) -> dict:
-    """Trains, keeps the best epoch, calibrates, saves weights + metadata; returns metadata."""
+def train_and_save(config: TrainConfig, weights_path: Path, settings: ReaderSettings,
+                   log=print) -> dict:
+    """Trains on MNIST (found through `settings`), keeps the best epoch, calibrates, saves
+    weights + metadata; returns metadata."""
     started = time.time()
-    data = build_datasets(config, log)
+    data = build_datasets(config, mnist_loader(settings), log)
     rng = np.random.default_rng(config.seed + 1)
     model = DigitCnn(config.cnn, rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 2))
     samples = len(data.clean_x) + len(data.scan_x) + len(data.blank_x)
@@ -238,8 +242,8 @@ def train_and_save(config: TrainConfig, weights_path: Path, log=print) -> dict:
         "history": history,
         "train_seconds": round(time.time() - started, 1),
         "data": {"source": "tensorflow-datasets mnist 3.0.1",
-                 "train_sha256": data_fingerprint("train"),
-                 "test_sha256": data_fingerprint("test")},
+                 "train_sha256": data_fingerprint("train", settings),
+                 "test_sha256": data_fingerprint("test", settings)},
         "devices": [str(d) for d in jax.devices()],
     }
     save_weights(model, config.cnn, weights_path, metadata)

@@ -3,12 +3,12 @@ writes them, with chosen digits and confidences."""
 
 from __future__ import annotations
 
+from model.inference.classes import BLANK, NUM_CLASSES
 from worker.scan.results import BoxRead, PageResult, PageStatus
 from worker.sheets.layout import Layout
+from worker.sheets.units import MM_PER_INCH
 
-MM_PER_INCH = 25.4
 DPI = 100
-BLANK = 10
 
 
 def small_layout(
@@ -35,10 +35,10 @@ def probs_for(symbol: int, confidence: float, runner_up: int | None = None) -> l
     """11 class probabilities: `confidence` on `symbol`, the rest on `runner_up` (or spread)."""
     rest = 1.0 - confidence
     if runner_up is not None:
-        probs = [0.0] * 11
+        probs = [0.0] * NUM_CLASSES
         probs[runner_up] = rest
     else:
-        probs = [rest / 10] * 11
+        probs = [rest / (NUM_CLASSES - 1)] * NUM_CLASSES
     probs[symbol] = confidence
     return probs
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from worker.grading.key import AnswerKey, KeyEntry, load_key
 from worker.grading.roster import Roster, load_roster
-
-STUDENT_ID_FIELD = "student_id"
+from worker.sheets.layout import STUDENT_ID
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class Exam:
         pages_of: dict[str, int] = {}
         id_pages: set[int] = set()
         for cell in layout.cells():
-            if cell.field == STUDENT_ID_FIELD:
+            if cell.field == STUDENT_ID:
                 id_pages.add(cell.page)
             else:
                 pages_of.setdefault(cell.field, cell.page)

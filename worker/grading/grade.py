@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.grading.exam import STUDENT_ID_FIELD, Exam
+from worker.grading.exam import Exam
 from worker.grading.identify import IdentifySettings, Identity, identify
 from worker.grading.overrides import CopyOverrides
 from worker.grading.review import review_reasons
@@ -12,6 +12,7 @@ from worker.grading.roster import RosterStudent
 from worker.grading.score import Response, score_question
 from worker.grading.students import StudentSheets, UnassignedPage, group_pages
 from worker.scan.results import PageResult
+from worker.sheets.layout import STUDENT_ID
 
 REVIEWED_NOTE = "checked by the teacher"
 
@@ -75,7 +76,7 @@ def grade(
     id_boxes = {}
     for sheets in grouping.students:
         id_read = not any(p in sheets.unread_pages for p in exam.id_pages)
-        id_boxes[sheets.copy] = sheets.boxes(STUDENT_ID_FIELD) if id_read else []
+        id_boxes[sheets.copy] = sheets.boxes(STUDENT_ID) if id_read else []
     fixed_ids = {c: i for c, i in overrides.ids.items() if c in id_boxes}
     identities = identify(
         id_boxes, exam.id_digits, exam.roster, identify_settings(settings), fixed_ids

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from model.inference.classes import DIGIT_CLASSES
 from worker.grading.roster import Roster
 from worker.scan.results import BoxRead
 
 UNREAD_DIGIT = "?"
-BLANK_CLASS = 10  # index of "blank" in BoxRead.probs
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _digit_probs(boxes: list[BoxRead], id_digits: int) -> np.ndarray | None:
     by_index = {b.index: b for b in boxes}
     if any(i not in by_index for i in range(id_digits)):
         return None
-    return np.array([by_index[i].probs[:BLANK_CLASS] for i in range(id_digits)], dtype=float)
+    return np.array([by_index[i].probs[:DIGIT_CLASSES] for i in range(id_digits)], dtype=float)
 
 
 def _unsure_boxes(boxes: list[BoxRead], threshold: float) -> list[str]:

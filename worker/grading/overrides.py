@@ -18,8 +18,9 @@ from pathlib import Path
 
 from worker.grading.csvfile import decode_csv, parse_csv
 from worker.grading.errors import OverridesError
+from worker.sheets.layout import STUDENT_ID
 
-ID_FIELDS = ("student_id", "id")
+ID_FIELDS = (STUDENT_ID, "id")
 REVIEWED_FIELD = "reviewed"
 _COPY = re.compile(r"^copy\s*[:#]?\s*(\d+)$", re.IGNORECASE)
 _YES = {"yes", "y", "true", "1", "ok", "x"}

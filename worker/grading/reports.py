@@ -19,14 +19,16 @@ from pathlib import Path
 
 from worker.grading.grade import Gradebook, StudentResult
 from worker.grading.items import ItemStats
+from worker.grading.outputs import PAGES_CSV, QUESTIONS_CSV, RESPONSES_CSV, STUDENTS_CSV
 from worker.scan.results import PageResult
+from worker.sheets.layout import STUDENT_ID
 
 ENCODING = "utf-8-sig"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REASON_SEPARATOR = "; "
 
 STUDENT_COLUMNS = (
-    "student_id",
+    STUDENT_ID,
     "name",
     "score",
     "max_score",
@@ -36,7 +38,7 @@ STUDENT_COLUMNS = (
 )
 STUDENT_TRAILING_COLUMNS = ("copy", "pdf_pages", "id_read", "id_probability")
 RESPONSE_COLUMNS = (
-    "student_id",
+    STUDENT_ID,
     "name",
     "copy",
     "question",
@@ -63,7 +65,7 @@ QUESTION_COLUMNS = (
     "most_common_wrong_count",
     "discrimination",
 )
-PAGE_COLUMNS = ("pdf_page", "status", "exam_id", "copy", "sheet_page", "student_id", "note")
+PAGE_COLUMNS = ("pdf_page", "status", "exam_id", "copy", "sheet_page", STUDENT_ID, "note")
 
 
 def cell(value: object) -> str:
@@ -192,9 +194,12 @@ def write_reports(
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     header, rows = student_rows(book)
-    written = [out_dir / n for n in ("students.csv", "responses.csv", "questions.csv", "pages.csv")]
-    write_csv(written[0], header, rows)
-    write_csv(written[1], RESPONSE_COLUMNS, response_rows(book))
-    write_csv(written[2], QUESTION_COLUMNS, question_rows(stats))
-    write_csv(written[3], PAGE_COLUMNS, page_rows(book, pages))
-    return written
+    tables = {
+        STUDENTS_CSV: (header, rows),
+        RESPONSES_CSV: (RESPONSE_COLUMNS, response_rows(book)),
+        QUESTIONS_CSV: (QUESTION_COLUMNS, question_rows(stats)),
+        PAGES_CSV: (PAGE_COLUMNS, page_rows(book, pages)),
+    }
+    for name, (columns, table) in tables.items():
+        write_csv(out_dir / name, columns, table)
+    return [out_dir / name for name in tables]

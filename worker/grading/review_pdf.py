@@ -22,10 +22,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from worker.grading.exam import STUDENT_ID_FIELD
 from worker.grading.grade import Gradebook, StudentResult
 from worker.grading.score import Outcome
+from worker.scan.pdf import PdfInfo
 from worker.scan.results import BoxRead, PageResult
+from worker.sheets.layout import STUDENT_ID
 
 GREEN = (0, 140, 60)
 RED = (215, 30, 30)
@@ -67,18 +68,12 @@ class PageSheet:
 class ScanPages:
     """Maps a global page number (pages of every scan in order) to (pdf, page in that pdf)."""
 
-    def __init__(self, scans: Sequence[Path]) -> None:
-        from pypdf import PdfReader
-
+    def __init__(self, scans: Sequence[PdfInfo]) -> None:
         self.spans: list[tuple[Path, int, int]] = []  # (pdf, first global page, n pages)
         start = 1
-        for pdf in scans:
-            try:
-                count = len(PdfReader(pdf, strict=False).pages)
-            except Exception:  # a scan that cannot be read gets blank canvases
-                count = 0
-            self.spans.append((Path(pdf), start, count))
-            start += count
+        for scan in scans:  # page counts from the one inspection of each file
+            self.spans.append((scan.path, start, scan.n_pages))
+            start += scan.n_pages
 
     def locate(self, number: int) -> tuple[Path, int] | None:
         for pdf, first, count in self.spans:
@@ -103,7 +98,7 @@ def _student_sheet(
             colours[(r.question, b.index)] = AMBER if b.confidence < threshold else base
     id_colour = AMBER if s.identity.reasons else GREEN
     for b in page.boxes:
-        if b.field == STUDENT_ID_FIELD:
+        if b.field == STUDENT_ID:
             colours[(b.field, b.index)] = AMBER if b.confidence < threshold else id_colour
     header = [f"{_score_line(s)} · sheet page {sheet_page}/{n_pages} · PDF page {page.source_page}"]
     if s.needs_review:
@@ -255,7 +250,7 @@ def _render_chunk(
 def write_review_pdf(
     book: Gradebook,
     pages: list[PageResult],
-    scans: Sequence[Path],
+    scans: Sequence[PdfInfo],
     path: Path,
     dpi: int,
     threshold: float,

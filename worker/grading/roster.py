@@ -13,6 +13,9 @@ from pathlib import Path
 
 from worker.grading.csvfile import CsvTable, decode_csv, parse_csv
 from worker.grading.errors import RosterError
+from worker.sheets.layout import STUDENT_ID
+
+REQUIRED_COLUMNS = (STUDENT_ID, "name")  # the ID column has the ID boxes' field name
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ def roster_from_table(table: CsvTable, id_digits: int) -> Roster:
     lines_of: dict[str, list[int]] = {}
     problems: list[str] = []
     for row in table.rows:
-        raw = row.values["student_id"]
+        raw = row.values[STUDENT_ID]
         where = f"{table.source}, line {row.line}"
         if not raw:
             problems.append(f"{where}: empty student_id; row ignored")
@@ -68,12 +71,12 @@ def roster_from_table(table: CsvTable, id_digits: int) -> Roster:
         )
     if not students:
         raise RosterError(table.source, "no usable student rows")
-    extra_columns = [h for h in table.header if h and h.lower() not in ("student_id", "name")]
+    extra_columns = [h for h in table.header if h and h.lower() not in REQUIRED_COLUMNS]
     return Roster(table.source, list(students.values()), extra_columns, problems, duplicates)
 
 
 def parse_roster(text: str, id_digits: int, source: str = "roster.csv") -> Roster:
-    table = parse_csv(text, source, ("student_id", "name"), (), RosterError)
+    table = parse_csv(text, source, REQUIRED_COLUMNS, (), RosterError)
     return roster_from_table(table, id_digits)
 
 

@@ -18,16 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scangrade.settings import Settings
 from worker.measure.eval_pipeline import make_eval_set
 
 UNIQUE_PAGES = 24  # distinct synthetic pages, repeated to the page count
 
 
-def build_bench_pdf(out_dir: Path, pages: int, seed: int) -> tuple[Path, Path]:
+def build_bench_pdf(out_dir: Path, pages: int, seed: int, settings: Settings
+                    ) -> tuple[Path, Path]:
     """(bench PDF of `pages` pages, layout JSON) in out_dir."""
     from pypdf import PdfReader, PdfWriter
 
-    pdf, _, layout = make_eval_set(out_dir, min(pages, UNIQUE_PAGES), seed)
+    pdf, _, layout = make_eval_set(out_dir, min(pages, UNIQUE_PAGES), seed, settings)
     source = PdfReader(pdf)
     writer = PdfWriter()
     for number in range(pages):
@@ -71,17 +73,16 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _child(pdf: str, layout_path: str, dpi: int, cores: int) -> dict[str, Any]:
-    """Runs in the child process: warm the reader, then time read_scans over the whole PDF."""
+def _child(pdf: str, layout_path: str, settings: Settings, cores: int) -> dict[str, Any]:
+    """Runs in the child process: warm the reader, then time read_pdf over the whole PDF."""
     _pin(cores)
     from model.inference.reader import DigitReader
-    from scangrade.settings import get_settings
-    from worker.scan.pipeline import read_scans
+    from worker.scan.pdf import inspect_pdf
+    from worker.scan.pipeline import read_pdf
     from worker.sheets.layout import Layout
 
-    settings = get_settings().model_copy(update={"dpi": dpi})
     layout = Layout.load(layout_path)
-    reader = DigitReader.load(settings=settings)
+    reader = DigitReader.load(settings)
     reader.warm_up()
     timed = _TimedReader(reader)
     rss_samples: list[tuple[int, float]] = []
@@ -89,8 +90,8 @@ def _child(pdf: str, layout_path: str, dpi: int, cores: int) -> dict[str, Any]:
     started = time.perf_counter()
     statuses: dict[str, int] = {}
     pages = 0
-    for result in read_scans(pdf, {layout.exam_id: layout}, timed, settings,
-                             progress=lambda done, total: rss_samples.append((done, _rss_mb()))):
+    for result in read_pdf(inspect_pdf(pdf, settings), {layout.exam_id: layout}, timed, settings,
+                           progress=lambda done, total: rss_samples.append((done, _rss_mb()))):
         pages += 1
         statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
     seconds = time.perf_counter() - started
@@ -122,16 +123,15 @@ class _TimedReader:
         return batch
 
 
-def bench_crop_methods(pdf: Path, layout_path: Path, dpi: int, repeats: int = 20
+def bench_crop_methods(pdf: Path, layout_path: Path, settings: Settings, repeats: int = 20
                        ) -> dict[str, float]:
     """ms per page to cut every box: one small warp per box vs one whole-page warp."""
-    from scangrade.settings import get_settings
     from worker.scan.align import align_page
     from worker.scan.crop import crop_boxes, crop_boxes_whole_page
-    from worker.scan.rasterize import inspect_pdf, rasterize_pages
+    from worker.scan.pdf import inspect_pdf
+    from worker.scan.rasterize import rasterize_pages
     from worker.sheets.layout import Layout
 
-    settings = get_settings().model_copy(update={"dpi": dpi})
     layout = Layout.load(layout_path)
     info = inspect_pdf(pdf, settings)
     for page in rasterize_pages(info, 1, min(info.n_pages, 8), settings):
@@ -159,13 +159,13 @@ def bench_crop_methods(pdf: Path, layout_path: Path, dpi: int, repeats: int = 20
     return timings
 
 
-def bench_pipeline(pages: int = 300, dpis: tuple[int, ...] = (200,), cores: int = 2,
-                   seed: int = 7, log=lambda line: None) -> dict[str, Any]:
+def bench_pipeline(settings: Settings, pages: int = 300, dpis: tuple[int, ...] = (200,),
+                   cores: int = 2, seed: int = 7, log=lambda line: None) -> dict[str, Any]:
     report: dict[str, Any] = {"what": "scan pipeline vs bare pdftoppm, same PDF and DPI",
                               "pages": pages, "cores": cores, "runs": []}
     with tempfile.TemporaryDirectory(prefix="scangrade-bench-") as tmp:
         log(f"building a {pages}-page synthetic PDF")
-        pdf, layout_path = build_bench_pdf(Path(tmp), pages, seed)
+        pdf, layout_path = build_bench_pdf(Path(tmp), pages, seed, settings)
         report["pdf_mb"] = round(pdf.stat().st_size / 2**20, 1)
         for dpi in dpis:
             log(f"{dpi} DPI: pdftoppm")
@@ -175,11 +175,15 @@ def bench_pipeline(pages: int = 300, dpis: tuple[int, ...] = (200,), cores: int 
             report["runs"].append({
                 "dpi": dpi, "pdftoppm": bare, "pipeline": whole,
                 "pipeline_cost_vs_pdftoppm": round(whole["seconds"] / bare["seconds"], 2),
-                "crop": bench_crop_methods(pdf, layout_path, dpi),
+                "crop": bench_crop_methods(
+                    pdf, layout_path, settings.model_copy(update={"dpi": dpi})),
             })
     return report
 
 
 if __name__ == "__main__":  # the pinned child process of run_pipeline_child
+    from scangrade.settings import get_settings
+
     pdf_arg, layout_arg, dpi_arg, cores_arg = sys.argv[1:5]
-    print(json.dumps(_child(pdf_arg, layout_arg, int(dpi_arg), int(cores_arg))))
+    child_settings = get_settings().model_copy(update={"dpi": int(dpi_arg)})
+    print(json.dumps(_child(pdf_arg, layout_arg, child_settings, int(cores_arg))))

@@ -19,6 +19,7 @@ from model.inference.preprocess import preprocess_batch
 from model.inference.reader import DigitReader
 from model.training.data import load_mnist
 from model.training.scanpath import DEFAULT_SCAN_PATH, PIPELINE_SCAN_PATH, render_box_crop
+from scangrade.settings import Settings
 
 BENCH_SEED = 7
 BATCH_SIZES = (1, 64, 1024)
@@ -38,11 +39,11 @@ def _rate(fn, items: int, seconds: float) -> float:
     return best
 
 
-def bench_reader(seconds_per_size: float = 3.0, reader: DigitReader | None = None
-                 ) -> dict[str, Any]:
-    reader = reader or DigitReader.load()
+def bench_reader(settings: Settings, seconds_per_size: float = 3.0,
+                 reader: DigitReader | None = None) -> dict[str, Any]:
+    reader = reader or DigitReader.load(settings)
     reader.warm_up()
-    images, _ = load_mnist("test")
+    images, _ = load_mnist("test", settings)
     largest = max(BATCH_SIZES)
     results: dict[str, Any] = {"device": reader.device, "cpu_count": os.cpu_count(),
                                "batch_sizes_compiled": list(reader.batch_sizes),

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from scangrade.config.paths import REPO_ROOT
+from scangrade.settings import Settings
 from worker.measure.local_cluster import (
     RedisServer,
     ServiceProcess,
@@ -42,11 +43,10 @@ SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 
 def run_bench(
-    pdf: str | None, uploads: int, chunk_pages: int | None = None, repeat: int = 1
+    settings: Settings, pdf: str | None, uploads: int, chunk_pages: int | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    from scangrade.settings import get_settings
-
-    chunk_pages = chunk_pages or get_settings().task_chunk_pages  # the service's default
+    chunk_pages = chunk_pages or settings.task_chunk_pages  # the service's default
     source = Path(pdf) if pdf else SAMPLES / "scans.pdf"
     layout, key, roster = SAMPLES / "layout.yaml", SAMPLES / "key.csv", SAMPLES / "roster.csv"
     with tempfile.TemporaryDirectory(prefix="scangrade-bench-") as tmp:
@@ -58,7 +58,7 @@ def run_bench(
             "cpu_count": os.cpu_count(),
             "task_chunk_pages": chunk_pages,
         }
-        laptop = InProcess(pdf_path, layout, key, roster)
+        laptop = InProcess(settings, pdf_path, layout, key, roster)
         redis = RedisServer(root / "redis", persistent=True).start()
         try:
             for processes in (1, 2):
@@ -97,26 +97,28 @@ def _repeated(pdf: Path, times: int, out: Path) -> Path:
 class InProcess:
     """The laptop path (`scangrade grade`): read_all_scans + grade_and_report, warm reader."""
 
-    def __init__(self, pdf: Path, layout: Path, key: Path, roster: Path) -> None:
+    def __init__(self, settings: Settings, pdf: Path, layout: Path, key: Path, roster: Path
+                 ) -> None:
         from model.inference.reader import DigitReader
-        from scangrade.settings import get_settings
         from worker.grading import Exam
 
         self.pdf = pdf
-        self.settings = get_settings()
-        self.reader = DigitReader.load(settings=self.settings)
+        self.settings = settings
+        self.reader = DigitReader.load(settings)
         self.reader.warm_up()  # a warm worker is compared with a warm laptop run
         self.exam = Exam.load(layout, key, roster)
 
     def run(self) -> float:
         from worker.grading import grade_and_report
-        from worker.grading.run import read_all_scans
+        from worker.scan.scans import read_all_scans
 
+        layouts = {self.exam.exam_id: self.exam.layout}
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            pages, problems = read_all_scans([self.pdf], self.exam, self.reader, self.settings)
+            read = read_all_scans([self.pdf], layouts, self.reader, self.settings)
             grade_and_report(
-                pages, self.exam, out, scans=[self.pdf], settings=self.settings, problems=problems
+                read.pages, self.exam, out, settings=self.settings, scans=read.files,
+                problems=read.problems,
             )
             return time.perf_counter() - started
 

@@ -1,4 +1,5 @@
-"""Grading measured against a synthetic batch's ground truth (`scangrade synth --truth`).
+"""`scangrade eval grading`: grading measured against a synthetic batch's ground truth
+(`scangrade synth --truth`).
 
 The figures that matter to a teacher: every student found, and every student the grader did
 not send to review has exactly the right ID and score.
@@ -6,9 +7,16 @@ not send to review has exactly the right ID and score.
 
 from __future__ import annotations
 
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
-from worker.grading.grade import Gradebook
+from scangrade.settings import Settings
+from worker.grading.exam import Exam
+from worker.grading.grade import Gradebook, grade
+from worker.grading.run import grade_and_report
+from worker.scan.scans import read_all_scans
 
 
 def true_score(answers: dict[str, str | None], book: Gradebook) -> float:
@@ -60,3 +68,32 @@ def compare_with_truth(book: Gradebook, truth: dict[str, Any]) -> dict[str, Any]
         "unflagged_errors": errors,
         "pages_unassigned": len(book.unassigned),
     }
+
+
+def evaluate_grading(
+    scans: Path, truth: dict[str, Any], exam: Exam, settings: Settings, out: Path | None = None
+) -> dict[str, Any]:
+    """`scangrade eval grading`: read a synthetic batch (scangrade synth) with the shipped
+    reader, grade it as `scangrade grade` does and compare with its ground truth; the reports
+    go to `out` (default: a temporary folder)."""
+    from model.inference.reader import DigitReader
+
+    started = time.perf_counter()
+    reader = DigitReader.load(settings=settings)
+    read = read_all_scans([scans], {exam.exam_id: exam.layout}, reader, settings)
+    pages = read.pages
+    read_s = time.perf_counter() - started
+    figures = compare_with_truth(grade(pages, exam, settings), truth)
+    with tempfile.TemporaryDirectory() as scratch:
+        summary = grade_and_report(
+            pages, exam, out or scratch, settings=settings, scans=read.files,
+            problems=read.problems,
+        )
+    figures.update(
+        confidence_threshold=settings.confidence_threshold,
+        pages=len(pages),
+        read_s=round(read_s, 1),
+        report_s=summary.seconds,
+        problems=summary.problems,
+    )
+    return figures

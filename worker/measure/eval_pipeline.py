@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from scangrade.config.scan import ScanSettings
+from scangrade.settings import Settings
 from worker.scan.results import PageResult, PageStatus
 from worker.sheets.layout import Layout
+from worker.sheets.units import MM_PER_INCH
 
 # What each kind of foreign page must be reported as.
 EXPECTED_FOREIGN_STATUS = {
@@ -43,13 +44,14 @@ def eval_layout() -> Layout:
 
 
 def make_eval_set(
-    out_dir: Path, pages: int, seed: int, synth_dpi: int = 200,
+    out_dir: Path, pages: int, seed: int, settings: Settings, synth_dpi: int = 200,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, dict[str, Any], Layout]:
     """Write a synthetic scanned PDF of about `pages` pages and its truth JSON; returns
     (pdf, truth, layout). An earlier set of the same pages and seed in out_dir is reused."""
     import json
 
+    from model.training.data import mnist_loader
     from worker.synth.class_set import SynthOptions, synthesize
 
     layout = eval_layout()
@@ -62,7 +64,7 @@ def make_eval_set(
     options = SynthOptions(students=students, seed=seed, dpi=synth_dpi,
                            blank_pages=foreign_each, text_pages=foreign_each,
                            other_exam_pages=foreign_each)
-    result = synthesize(layout, options, progress=progress)
+    result = synthesize(layout, mnist_loader(settings), options, progress=progress)
     pdf.write_bytes(result.pdf)
     truth_path.write_text(json.dumps(result.truth))
     return pdf, result.truth, layout
@@ -165,7 +167,7 @@ def _quad_error_mm(cell, quad_px, mm_to_truth_px: np.ndarray, scale: float, trut
     true_px = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), mm_to_truth_px).reshape(4, 2)
     # pixel centres: a scan at `scale` x the truth's DPI has (p + 0.5) = scale * (q + 0.5)
     found = (np.asarray(quad_px, np.float64) + 0.5) / scale - 0.5
-    return float(np.linalg.norm(found - true_px, axis=1).max() * 25.4 / truth_dpi)
+    return float(np.linalg.norm(found - true_px, axis=1).max() * MM_PER_INCH / truth_dpi)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -173,30 +175,29 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def evaluate_pipeline(
-    pages: int = 300, seed: int = 20261130, settings: ScanSettings | None = None,
-    keep_dir: Path | None = None, log: Callable[[str], None] = lambda line: None,
+    settings: Settings, pages: int = 300, seed: int = 20261130, keep_dir: Path | None = None,
+    log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Synthesize a fresh batch of about `pages` pages, read it, and score it (JSON-able)."""
     from model.inference.reader import DigitReader
-    from scangrade.settings import get_settings
-    from worker.scan.pipeline import read_scans
+    from worker.scan.pdf import inspect_pdf
+    from worker.scan.pipeline import read_pdf
 
-    full_settings = get_settings()
-    settings = settings or full_settings
     with tempfile.TemporaryDirectory(prefix="scangrade-eval-") as tmp:
         out_dir = keep_dir or Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         pdf, truth, layout = make_eval_set(
-            out_dir, pages, seed,
+            out_dir, pages, seed, settings,
             progress=lambda done, total: log(f"synth {done}/{total}") if done % 50 == 0 else None)
         synth_s = time.perf_counter() - started
-        reader = DigitReader.load()
+        reader = DigitReader.load(settings)
         reader.warm_up()
         started = time.perf_counter()
-        results = list(read_scans(pdf, {layout.exam_id: layout}, reader, settings))
+        info = inspect_pdf(pdf, settings)
+        results = list(read_pdf(info, {layout.exam_id: layout}, reader, settings))
         read_s = time.perf_counter() - started
-    report = score_pages(results, truth, layout, full_settings.confidence_threshold)
+    report = score_pages(results, truth, layout, settings.confidence_threshold)
     statuses = Counter(str(r.status) for r in results)
     return {
         "what": "scan pipeline on a fresh synthetic batch (MNIST test digits)",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from model.inference.cnn import BLANK
+from model.inference.classes import BLANK
 from model.inference.reader import DigitReader
 from model.training.data import load_mnist
 from model.training.scanpath import (
@@ -26,6 +26,7 @@ from model.training.scanpath import (
     render_box_crop,
 )
 from model.training.styles import continental_one, crossed_seven
+from scangrade.settings import Settings
 
 EVAL_SEED = 20260101  # fixed: the scan-path test set is the same on every run
 CALIBRATION_BINS = 15
@@ -70,12 +71,12 @@ def scan_path_crops(images: np.ndarray, rng: np.random.Generator,
     return [render_box_crop(image, rng, config) for image in images]
 
 
-def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
-                    ) -> dict[str, Any]:
+def evaluate_reader(settings: Settings, limit: int | None = None,
+                    reader: DigitReader | None = None) -> dict[str, Any]:
     started = time.time()
-    reader = reader or DigitReader.load()
-    threshold = _configured_threshold()
-    images, labels = load_mnist("test")
+    reader = reader or DigitReader.load(settings)
+    threshold = settings.confidence_threshold
+    images, labels = load_mnist("test", settings)
     if limit:
         images, labels = images[:limit], labels[:limit]
     rng = np.random.default_rng(EVAL_SEED)
@@ -139,8 +140,3 @@ def evaluate_reader(limit: int | None = None, reader: DigitReader | None = None
         "seconds": round(time.time() - started, 1),
     }
 
-
-def _configured_threshold() -> float:
-    from scangrade.settings import get_settings
-
-    return get_settings().confidence_threshold

@@ -19,9 +19,9 @@ from scangrade.config.scan import ScanSettings
 from worker.scan.results import PageStatus
 from worker.sheets.layout import Layout
 from worker.sheets.qr import QrPayload, parse_payload
+from worker.sheets.units import MM_PER_INCH
 
 MARKER_IDS = (0, 1, 2, 3)  # TL, TR, BR, BL
-MM_PER_INCH = 25.4
 # Sub-pixel refinement stops after this many iterations or when a corner moves less than this.
 CORNER_REFINE_CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 

@@ -1,11 +1,11 @@
-"""Scanned PDF -> one PageResult per page: rasterize a chunk, align and crop every page, read
-all crops of the chunk in one reader batch.
+"""One scanned PDF -> one PageResult per page: rasterize a chunk, align and crop every page,
+read all crops of the chunk in one reader batch.
 
-`read_pages` is the pure per-chunk step (page images in, results out) that tests and Celery
-tasks reuse; `read_scans` adds the PDF: it checks the file up front (a `PdfError` names the
-problem), then rasterizes the next chunk in a background thread (pdftoppm runs as its own
+`read_pages` is the pure per-chunk step (page images in, results out); `read_pdf` adds the
+inspected PDF: it rasterizes the next chunk in a background thread (pdftoppm runs as its own
 process) while the current one is aligned and read, so on 2 cores the two overlap. At most
-two chunks of page images are held at any time, whatever the page count.
+two chunks of page images are held at any time, whatever the page count. Several PDFs and
+page ranges across them: worker.scan.scans.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from model.inference.classes import BLANK
 from scangrade.config.scan import ScanSettings
 from worker.scan.align import Alignment, align_page
 from worker.scan.crop import BoxCrop, crop_boxes
-from worker.scan.rasterize import RasterPage, inspect_pdf, iter_chunks, page_range
+from worker.scan.pdf import PdfInfo, page_range
+from worker.scan.rasterize import RasterPage, iter_chunks
 from worker.scan.results import BoxRead, PageResult, PageStatus
 from worker.sheets.layout import Layout
 
-BLANK_CLASS = 10  # the reader's class index for "no digit" (model.inference.reader.BLANK)
 # Statuses whose boxes are cut out and read: low-quality pages are read too, so a reviewer sees
 # what the boxes hold, but grading trusts only `ok`.
 READ_STATUSES = (PageStatus.OK, PageStatus.LOW_QUALITY)
@@ -40,20 +40,16 @@ class _PagePlan:
     crops: list[BoxCrop]
 
 
-def read_scans(
-    pdf_path: str | Path, layouts: Mapping[str, Layout], reader,
-    settings: ScanSettings | None = None, first_page: int = 1, last_page: int | None = None,
-    progress: Progress | None = None,
+def read_pdf(
+    info: PdfInfo, layouts: Mapping[str, Layout], reader, settings: ScanSettings,
+    first_page: int = 1, last_page: int | None = None, progress: Progress | None = None,
 ) -> Iterator[PageResult]:
-    """Results for pages first_page..last_page (1-based, inclusive) of a scanned PDF, in order.
+    """Results for pages first_page..last_page (1-based, inclusive) of an inspected PDF
+    (worker.scan.pdf.inspect_pdf), in order.
 
     `layouts` maps exam id -> Layout; `reader` has `read_batch(crops)`
-    (model.inference.reader.DigitReader).
-    Raises a `worker.scan.rasterize.PdfError` subclass for a file that cannot be read at all (before
-    yielding anything) and ValueError for a page range outside the PDF; every page problem
-    becomes that page's status instead."""
-    settings = settings or _default_settings()
-    info = inspect_pdf(pdf_path, settings)
+    (model.inference.reader.DigitReader). Raises ValueError for a page range outside the PDF
+    (before reading anything); every page problem becomes that page's status instead."""
     first, last = page_range(info, first_page, last_page)
     total, done = last - first + 1, 0
     chunks = iter_chunks(info, settings, first, last)
@@ -141,7 +137,7 @@ def _fail(result: PageResult, message: str) -> None:
 
 
 def _box_read(crop: BoxCrop, label: int, confidence: float, probs: np.ndarray) -> BoxRead:
-    blank = label == BLANK_CLASS
+    blank = label == BLANK
     return BoxRead(
         field=crop.cell.field, index=crop.cell.index, digit=None if blank else label,
         confidence=round(confidence, 5), blank=blank,
@@ -157,8 +153,3 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
 
     return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
-
-def _default_settings() -> ScanSettings:
-    from scangrade.settings import get_settings
-
-    return get_settings()

@@ -1,9 +1,8 @@
-"""PDF pages to greyscale images, a chunk of pages at a time, with the PDF checked up front.
+"""PDF pages to greyscale images with poppler, a chunk of pages at a time.
 
-Whole-file problems (not a PDF, truncated, encrypted, no pages, too many pages) raise a
-`PdfError` subclass before any page is rasterized. Page problems (a page too large to
-rasterize, a page poppler cannot render) become a `RasterPage` with `error` set, so one bad
-page never stops the others.
+The file was checked first (worker.scan.pdf). Page problems (a page too large to rasterize, a
+page poppler cannot render) become a `RasterPage` with `error` set, so one bad page never
+stops the others.
 """
 
 from __future__ import annotations
@@ -18,47 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from scangrade.config.scan import ScanSettings
+from worker.scan.pdf import PdfInfo, page_range
+from worker.sheets.units import MM_PER_INCH
 
 POINTS_PER_INCH = 72.0
-MM_PER_INCH = 25.4
-# Bytes searched for the PDF header and the end-of-file marker. Readers (Acrobat, poppler)
-# accept a header within the first 1 KiB; an `%%EOF` may be followed by a little junk.
-HEADER_SEARCH_BYTES = 1024
-TRAILER_SEARCH_BYTES = 2048
-
-
-class PdfError(ValueError):
-    """The file as a whole cannot be read as scanned pages. The message says why."""
-
-
-class NotAPdfError(PdfError):
-    pass
-
-
-class TruncatedPdfError(PdfError):
-    pass
-
-
-class DamagedPdfError(PdfError):
-    pass
-
-
-class EncryptedPdfError(PdfError):
-    pass
-
-
-class EmptyPdfError(PdfError):
-    pass
-
-
-class TooManyPagesError(PdfError):
-    pass
-
-
-@dataclass(frozen=True)
-class PdfInfo:
-    path: Path
-    n_pages: int
 
 
 @dataclass
@@ -69,85 +31,6 @@ class RasterPage:
     dpi: int
     image: np.ndarray | None  # 2-D uint8, dark ink on light paper
     error: str | None = None
-
-
-def inspect_pdf(path: str | Path, settings: ScanSettings) -> PdfInfo:
-    """Check that `path` is a readable, unencrypted PDF with 1..max_pages pages."""
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, PdfReadError, PyPdfError
-
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise NotAPdfError(f"{name}: no such file")
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(HEADER_SEARCH_BYTES)
-        fh.seek(max(0, size - TRAILER_SEARCH_BYTES))
-        tail = fh.read()
-    if b"%PDF-" not in head:
-        raise NotAPdfError(
-            f"{name} is not a PDF (it starts with {head[:16]!r}); scan to PDF and upload that"
-        )
-    if b"%%EOF" not in tail:
-        raise TruncatedPdfError(
-            f"{name} is truncated: the PDF ends after {size} bytes without its end-of-file "
-            "marker; the upload or the scan was cut off, please send the whole file again"
-        )
-    try:
-        reader = PdfReader(path, strict=False)
-        if reader.is_encrypted:
-            _decrypt_or_raise(reader, path)
-        n_pages = _page_count(reader)
-    except DependencyError:
-        # pypdf cannot decrypt AES without an extra package; poppler can.
-        n_pages = _page_count_with_pdfinfo(path)
-    except (PdfReadError, PyPdfError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        if isinstance(exc, PdfError):
-            raise
-        raise DamagedPdfError(f"{name} is a damaged PDF that cannot be read: {exc}") from exc
-    if n_pages == 0:
-        raise EmptyPdfError(f"{name} has no pages")
-    if n_pages > settings.max_pages:
-        raise TooManyPagesError(
-            f"{name} has {n_pages} pages; at most {settings.max_pages} are accepted "
-            "(setting max_pages); split the scan into smaller files"
-        )
-    return PdfInfo(path=path, n_pages=n_pages)
-
-
-def _page_count(reader) -> int:
-    """The page tree's /Count: O(1), where counting pypdf's pages walks the whole tree
-    (0.4 s for 2,000 pages, paid again by every chunk task). A /Count that lies only costs
-    the missing pages a per-page error later."""
-    count = reader.trailer["/Root"]["/Pages"].get("/Count")
-    if isinstance(count, int) and count >= 0:
-        return int(count)
-    return len(reader.pages)
-
-
-def _decrypt_or_raise(reader, path: Path) -> None:
-    # Owner-password-only PDFs (print/copy restrictions) open with the empty user password.
-    if not reader.decrypt(""):
-        raise EncryptedPdfError(
-            f"{path.name} is encrypted with a password; save it without a password and upload again"
-        )
-
-
-def _page_count_with_pdfinfo(path: Path) -> int:
-    result = subprocess.run(
-        ["pdfinfo", str(path)], capture_output=True, text=True, timeout=60, check=False
-    )
-    if "password" in result.stderr.lower():
-        raise EncryptedPdfError(
-            f"{path.name} is encrypted with a password; save it without a password and upload again"
-        )
-    if result.returncode != 0:
-        raise DamagedPdfError(f"{path.name} cannot be read: {result.stderr.strip()}")
-    for line in result.stdout.splitlines():
-        if line.startswith("Pages:"):
-            return int(line.split(":", 1)[1])
-    return 0
 
 
 def page_sizes_pt(info: PdfInfo, first: int, last: int) -> dict[int, tuple[float, float]]:
@@ -276,13 +159,3 @@ def iter_chunks(
     for start in range(first, last + 1, settings.chunk_pages):
         yield rasterize_pages(info, start, min(last, start + settings.chunk_pages - 1), settings,
                               sizes)
-
-
-def page_range(info: PdfInfo, first_page: int = 1, last_page: int | None = None) -> tuple[int, int]:
-    """Validated 1-based inclusive page range within the PDF."""
-    last = info.n_pages if last_page is None else last_page
-    if not 1 <= first_page <= last <= info.n_pages:
-        raise ValueError(
-            f"page range {first_page}..{last} is outside the PDF's pages 1..{info.n_pages}"
-        )
-    return first_page, last

@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from worker.grading.outputs import REPORT_FILES
 from worker.scan.results import PageResult
 
 # 16 random bytes: 128 bits, so IDs cannot be guessed or enumerated.
 ID_BYTES = 16
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FILENAME_MAX_CHARS = 120  # well under every filesystem's 255-byte limit
-REPORT_FILES = ("students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf")
 
 
 def new_id() -> str:

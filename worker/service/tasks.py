@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import shutil
 from typing import Any
 
 import redis
@@ -23,10 +22,12 @@ from celery import Task, chord, signals
 from kombu.exceptions import OperationalError
 
 from scangrade.settings import Settings, get_settings
+from worker.grading import grade_and_report
 from worker.scan.results import PageResult
 from worker.service.celery_app import app
-from worker.service.job_state import JobStatus, JobStore, connect, summary_json
-from worker.service.storage import ChunkRange, Storage, plan_chunks
+from worker.service.job_state import JobStatus, JobStore, connect
+from worker.service.publish import job_scans, load_exam, publish_graded
+from worker.service.storage import ChunkRange, JobManifest, Storage, plan_chunks
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ def _load_reader_in_solo_worker(sender: Any = None, **_: Any) -> None:
         _preload_reader()
 
 
+class ScanReadError(RuntimeError):
+    """The job's PDF could not be read at all (it passed inspection on upload)."""
+
+
 class JobTask(Task):
     """Marks the job failed when a task gives up for good (after its retries)."""
 
@@ -104,8 +109,8 @@ class JobTask(Task):
 _TASK_OPTIONS = {
     "bind": True,
     "base": JobTask,
-    "max_retries": get_settings().task_max_retries,
-    "retry_backoff_max": get_settings().task_retry_backoff_max_s,
+    "max_retries": _settings().task_max_retries,
+    "retry_backoff_max": _settings().task_retry_backoff_max_s,
 }
 
 
@@ -145,32 +150,31 @@ def read_chunk(self: Task, job_id: str, first: int, last: int) -> dict[str, Any]
 
 
 def _read_pages(job_id: str, chunk: ChunkRange) -> list[PageResult]:
-    from worker.scan.pipeline import read_scans
+    from worker.scan.scans import ScanReading, ScanSet
 
     storage, settings = _storage(), _settings()
-    manifest = storage.manifest(job_id)
-    if manifest is None:
-        raise FileNotFoundError(f"job {job_id}: job.json is missing from storage")
-    exam = _exam(manifest.exam_id)
-    layouts = {exam.layout.exam_id: exam.layout}
-    pdf = storage.scan_path(job_id, manifest.filename)
+    manifest = _manifest(job_id)
+    exam = load_exam(storage, manifest.exam_id)
     # The pipeline rasterizes its next chunk while it reads the current one, so only its
     # first chunk waits for poppler; read a task's pages in a few smaller pipeline chunks so
     # that unoverlapped start stays short in every task.
     overlapped = min(settings.chunk_pages, max(1, math.ceil(chunk.n_pages / OVERLAP_PARTS)))
     settings = settings.model_copy(update={"chunk_pages": overlapped})
-    return list(
-        read_scans(pdf, layouts, reader(), settings, first_page=chunk.first, last_page=chunk.last)
+    reading = ScanReading(
+        ScanSet.of(job_scans(storage, manifest)), {exam.exam_id: exam.layout}, reader(),
+        settings, first_page=chunk.first, last_page=chunk.last,
     )
+    pages = list(reading)
+    if reading.problems:  # the whole file failed: the job fails saying why, nothing is lost
+        raise ScanReadError("; ".join(reading.problems))
+    return pages
 
 
-def _exam(exam_id: str):
-    from worker.grading import Exam
-
-    files = _storage().exam_files(exam_id)
-    if files is None:
-        raise FileNotFoundError(f"exam {exam_id} is missing from storage")
-    return Exam.load(files.layout, files.key, files.roster)
+def _manifest(job_id: str) -> JobManifest:
+    manifest = _storage().manifest(job_id)
+    if manifest is None:
+        raise FileNotFoundError(f"job {job_id}: job.json is missing from storage")
+    return manifest
 
 
 def _problem(page: PageResult) -> dict[str, Any]:
@@ -186,8 +190,6 @@ def _finish_retries(settings: Settings) -> int:
 @app.task(name="scangrade.finish_job", ignore_result=True, **_TASK_OPTIONS)
 def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[int]]) -> None:
     """Group students and write the reports from every chunk file (the CLI's code)."""
-    from worker.grading import grade_and_report
-
     store, storage, settings = _store(), _storage(), _settings()
     state = store.get(job_id)
     if state is not None and state.status == JobStatus.FAILED:
@@ -198,20 +200,14 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
         # has finished; come back later rather than block this worker.
         raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
     store.mark_grading(job_id)
-    manifest = storage.manifest(job_id)
-    if manifest is None:
-        raise FileNotFoundError(f"job {job_id}: job.json is missing from storage")
+    manifest = _manifest(job_id)
     pages = storage.load_pages(job_id, chunks)
-    exam = _exam(manifest.exam_id)
-    staging = storage.staging_dir()
-    try:
-        summary = grade_and_report(
-            pages, exam, staging, scans=[storage.scan_path(job_id, manifest.filename)]
-        )
-        storage.publish_reports(staging, job_id)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # a retry or resume starts a fresh one
-        raise
-    data = summary_json(summary)
-    data["out_dir"] = str(storage.reports_dir(job_id))  # not the staging folder it was written in
-    store.mark_done(job_id, data)
+    exam = load_exam(storage, manifest.exam_id)
+    summary = publish_graded(
+        storage,
+        job_id,
+        lambda folder: grade_and_report(
+            pages, exam, folder, settings=settings, scans=job_scans(storage, manifest)
+        ),
+    )
+    store.mark_done(job_id, summary)

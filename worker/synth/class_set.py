@@ -12,20 +12,25 @@ ground truth records each box's index into that split.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
+from worker.grading.key import AnswerKey, load_key
+from worker.grading.roster import load_roster
 from worker.sheets.layout import STUDENT_ID, Layout, Question
+from worker.sheets.units import MM_PER_INCH, px_per_mm
 from worker.synth.scanner import CLEAN, ScanRanges, draw_params, encode_jpeg, simulate_scan
+
+if TYPE_CHECKING:  # importing TFDS costs seconds; callers pass the loader in
+    from model.training.data import MnistLoader
 
 TRUTH_FORMAT = "scangrade-synth-truth/1"
 MNIST_SPLIT = "test"  # never train: the reader must be judged on digits it never saw
@@ -80,33 +85,13 @@ class SynthError(ValueError):
     """Inputs that cannot make a synthetic class set (roster too short, bad key...)."""
 
 
-# ----- inputs: answer key and roster (only what the generator needs from them) -----
+# ----- inputs: answer key and roster, read as grading reads them -----
 
 
-def _csv_rows(path: str | Path, required: tuple[str, ...]) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [name for name in required if name not in (reader.fieldnames or [])]
-        if missing:
-            raise SynthError(f"{path}: no {', '.join(missing)} column (header: "
-                             f"{','.join(reader.fieldnames or [])})")
-        return list(reader)
-
-
-def read_key_answers(path: str | Path) -> dict[str, str]:
-    """question id -> the first accepted answer, from `question,answer[,points]` CSV."""
-    answers: dict[str, str] = {}
-    for row in _csv_rows(path, ("question", "answer")):
-        question = (row["question"] or "").strip()
-        accepted = (row["answer"] or "").split("|")[0].strip()
-        if question and accepted:
-            answers[question] = accepted
-    return answers
-
-
-def read_roster_ids(path: str | Path) -> list[str]:
-    return [row["student_id"].strip() for row in _csv_rows(path, ("student_id",))
-            if (row["student_id"] or "").strip()]
+def key_answers(key: AnswerKey) -> dict[str, str]:
+    """question id -> the first accepted answer: what a student who knows it writes."""
+    return {question: entry.answers[0] for question, entry in key.entries.items()
+            if entry.answers and entry.answers[0]}
 
 
 # ----- students -----
@@ -172,11 +157,8 @@ class DigitSource:
     runs out; then the pool is reshuffled and reused (counted in `reused`), so large eval sets
     still never touch the training split."""
 
-    def __init__(self, rng: np.random.Generator,
-                 loader: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None):
-        if loader is None:
-            from model.training.data import load_mnist as loader
-        self.images, self._labels = loader(MNIST_SPLIT)
+    def __init__(self, rng: np.random.Generator, mnist: MnistLoader):
+        self.images, self._labels = mnist(MNIST_SPLIT)
         self._rng = rng
         self._pools: dict[int, list[int]] = {d: [] for d in range(10)}
         self.reused = 0
@@ -212,7 +194,7 @@ def fill_page(page_image: np.ndarray, layout: Layout, page: int, digits: dict, d
     """The printed page with the student's digits (RGB uint8) and the truth of its boxes."""
     from model.training.ink import InkStyle, random_style, stamp_digit
 
-    px = dpi / 25.4
+    px = px_per_mm(dpi)
     ink = np.full(page_image.shape[:2], 255, np.uint8)  # the pen's layer, coloured below
     hand = random_style(rng)
     boxes = []
@@ -254,7 +236,7 @@ def text_page(size_px: tuple[int, int], dpi: int, rng: np.random.Generator) -> n
     """A page of typed text (a letter, a handout): must never be taken for a sheet."""
     width, height = size_px
     page = np.full((height, width, 3), 255, np.uint8)
-    px = dpi / 25.4
+    px = px_per_mm(dpi)
     scale = 0.32 * px / 8  # about 11 pt Hershey text
     y = int(25 * px)
     while y < height - 25 * px:
@@ -295,16 +277,16 @@ def _plan(n_copies_pages: int, options: SynthOptions, rng: np.random.Generator) 
     return order
 
 
-def synthesize(layout: Layout, options: SynthOptions = SynthOptions(),
+def synthesize(layout: Layout, mnist: MnistLoader, options: SynthOptions = SynthOptions(),
                key: dict[str, str] | None = None, roster_ids: Sequence[str] | None = None,
-               mnist_loader: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None,
                progress: Callable[[int, int], None] | None = None) -> SynthResult:
-    """A scanned class set (PDF bytes) and its ground truth, deterministic for options.seed."""
+    """A scanned class set (PDF bytes) and its ground truth, deterministic for options.seed;
+    `mnist` (model.training.data.mnist_loader) is asked for the test split only."""
     import img2pdf
 
     rng = np.random.default_rng(options.seed)
     students = make_students(layout, options.students, rng, key, roster_ids, options.habits)
-    source = DigitSource(rng, mnist_loader)
+    source = DigitSource(rng, mnist)
     order = _plan(options.students * layout.n_pages, options, rng)
     jpegs: list[bytes] = []
     pages: list[dict[str, Any]] = []
@@ -341,7 +323,8 @@ def _papers(layout: Layout, order: list[str], students: list[Student], options: 
             source: DigitSource, rng: np.random.Generator) -> Iterator[tuple]:
     """(kind, paper RGB, student or None, box truths, page meta) for each page in `order`."""
     width_mm, height_mm = layout.page_size_mm
-    size_px = (round(width_mm * options.dpi / 25.4), round(height_mm * options.dpi / 25.4))
+    size_px = (round(width_mm * options.dpi / MM_PER_INCH),
+               round(height_mm * options.dpi / MM_PER_INCH))
     sheet_pages = ((s, p) for s in students for p in range(1, layout.n_pages + 1))
     other = other_exam_layout(layout.paper)
     other_copy = 0
@@ -380,13 +363,17 @@ def _papers(layout: Layout, order: list[str], students: list[Student], options: 
             yield kind, np.full((size_px[1], size_px[0], 3), 255, np.uint8), None, [], none_meta
 
 
-def write_class_set(layout: Layout, out_pdf: str | Path, truth_path: str | Path | None,
+def write_class_set(layout: Layout, mnist: MnistLoader, out_pdf: str | Path,
+                    truth_path: str | Path | None,
                     options: SynthOptions = SynthOptions(), key_path: str | Path | None = None,
                     roster_path: str | Path | None = None,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    key = read_key_answers(key_path) if key_path else None
-    roster = read_roster_ids(roster_path) if roster_path else None
-    result = synthesize(layout, options, key, roster, progress=progress)
+    key = key_answers(load_key(key_path)) if key_path else None
+    roster = None
+    if roster_path:
+        students = load_roster(roster_path, layout.id_digits).students
+        roster = [student.student_id for student in students]
+    result = synthesize(layout, mnist, options, key, roster, progress=progress)
     out_pdf = Path(out_pdf)
     out_pdf.write_bytes(result.pdf)
     result.truth["pdf"] = out_pdf.name
@@ -413,5 +400,5 @@ def truth_summary(truth: dict[str, Any]) -> dict[str, Any]:
 def mm_to_page_px(dpi: float) -> np.ndarray:
     """Millimetres -> pixel-centre coordinates of a page rasterized at `dpi` (OpenCV's
     convention: the top-left pixel's centre is (0, 0), its outer corner (-0.5, -0.5))."""
-    k = dpi / 25.4
+    k = px_per_mm(dpi)
     return np.array([[k, 0.0, -0.5], [0.0, k, -0.5], [0.0, 0.0, 1.0]])

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from worker.sheets.units import px_per_mm
+
 
 @dataclass(frozen=True)
 class ScanRanges:
@@ -100,7 +102,7 @@ def page_to_scan_matrix(params: ScanParams, page_px: tuple[int, int], dpi: float
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
     placed = (corners - centre) @ rot.T + centre + np.array(params.perspective)
     # The glass around the sheet: a margin, wider on one side when the sheet is shifted.
-    mm_px = dpi / 25.4
+    mm_px = px_per_mm(dpi)
     shift = np.array(params.shift_mm) * mm_px
     margin = np.abs(shift).max() + 2 * mm_px
     placed -= placed.min(axis=0) - (margin + shift)

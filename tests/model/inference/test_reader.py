@@ -12,6 +12,7 @@ from model.inference.checkpoint import WeightsError, load_weights
 from model.inference.preprocess import CropError
 from model.inference.reader import BLANK, DigitReader
 from model.training.scanpath import render_box_crop
+from scangrade.settings import get_settings
 from tests.helpers.paths import MNIST_TEST_SAMPLE
 
 FIXTURE = MNIST_TEST_SAMPLE
@@ -67,7 +68,7 @@ def test_read_returns_digit_confidence_and_probabilities(reader, sample):
 def test_full_mnist_test_accuracy(reader):
     from model.training.data import load_mnist
 
-    images, labels = load_mnist("test")
+    images, labels = load_mnist("test", get_settings())
     accuracy = (reader.classify_images(images.astype(np.float32) / 255.0).argmax(1) == labels)
     assert accuracy.mean() >= 0.996
 
@@ -96,8 +97,6 @@ def test_shipped_reader_is_a_cascade(reader):
 
 def _full_and_screen_weights() -> tuple[tuple, tuple]:
     """The shipped full CNN and screening CNN, each (model, metadata)."""
-    from scangrade.settings import get_settings
-
     return load_weights(reader_weights_path()), load_weights(get_settings().screen_weights_path)
 
 
@@ -158,15 +157,13 @@ def test_cascade_in_pipelined_steps_reads_as_in_one(sample):
 
 
 def test_load_with_a_path_reads_with_that_full_cnn_alone():
-    from scangrade.settings import get_settings
-
     settings = get_settings()
-    shipped = DigitReader.load()
+    shipped = DigitReader.load(settings)
     assert len(shipped.ensemble_metadata) == len(settings.ensemble_weights_paths) == 1
     assert shipped.screen_threshold == settings.confidence_threshold  # screen_threshold None
-    alone = DigitReader.load(settings.weights_path)
+    alone = DigitReader.load(settings, settings.weights_path)
     assert alone.ensemble_metadata == [] and alone.cascade
-    paired = DigitReader.load(settings.weights_path,
+    paired = DigitReader.load(settings, settings.weights_path,
                               ensemble_paths=settings.ensemble_weights_paths)
     assert len(paired.ensemble_metadata) == 1
 
@@ -184,7 +181,7 @@ def test_an_ensemble_averages_its_full_models(sample):
 
 def test_reader_without_screen(sample):
     images, labels = sample
-    alone = DigitReader.load(screen_path=None)
+    alone = DigitReader.load(get_settings(), screen_path=None)
     assert not alone.cascade and alone.screen_metadata is None
     probs = alone.classify_images(images.astype(np.float32) / 255.0)
     assert (probs.argmax(axis=1) == labels).mean() >= 0.98
@@ -235,7 +232,7 @@ def test_nan_images_are_refused(reader):
 
 def test_missing_weights_file(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
-        DigitReader.load(tmp_path / "nope.npz")
+        DigitReader.load(get_settings(), tmp_path / "nope.npz")
 
 
 def test_corrupt_weights_file(tmp_path, reader):
@@ -257,8 +254,6 @@ def test_weights_of_another_shape(tmp_path):
 
 
 def reader_weights_path() -> str:
-    from scangrade.settings import get_settings
-
     return str(get_settings().weights_path)
 
 
@@ -308,8 +303,6 @@ def test_shipped_weights_were_trained_with_the_configs_train_uses():
     import dataclasses
 
     from model.training.train import model_config
-    from scangrade.settings import get_settings
-
     settings = get_settings()
     shipped = {"full": settings.weights_path, "second": settings.ensemble_weights_paths[0],
                "screen": settings.screen_weights_path}

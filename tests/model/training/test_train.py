@@ -8,13 +8,14 @@ import numpy as np
 from model.inference.checkpoint import load_weights
 from model.inference.reader import DigitReader
 from model.training.train import TrainConfig, train_and_save
+from scangrade.settings import get_settings
 
 TINY = TrainConfig(epochs=1, limit_train=300, scan_path_digits=100, batch_size=64)
 
 
 def test_smoke_training_saves_a_loadable_reader(tmp_path: Path):
     lines: list[str] = []
-    meta = train_and_save(TINY, tmp_path / "reader.npz", log=lines.append)
+    meta = train_and_save(TINY, tmp_path / "reader.npz", get_settings(), log=lines.append)
     assert any(line.startswith("epoch  1/1") for line in lines)
     assert np.isfinite(meta["history"][0]["loss"])
     assert meta["best_epoch"] == 1
@@ -26,8 +27,8 @@ def test_smoke_training_saves_a_loadable_reader(tmp_path: Path):
 
 
 def test_same_seed_same_weights(tmp_path: Path):
-    train_and_save(TINY, tmp_path / "a.npz", log=lambda _: None)
-    train_and_save(TINY, tmp_path / "b.npz", log=lambda _: None)
+    train_and_save(TINY, tmp_path / "a.npz", get_settings(), log=lambda _: None)
+    train_and_save(TINY, tmp_path / "b.npz", get_settings(), log=lambda _: None)
     with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
         assert a.files == b.files
         for key in a.files:

@@ -16,10 +16,11 @@ from api.cli import build_app
 from scangrade.settings import get_settings
 from tests.helpers.grading import page_result, pages_from_truth, small_layout, true_scores
 from worker.grading import Exam, OverridesError, grade_and_report, regrade
+from worker.grading.inputs import load_saved
 from worker.grading.key import parse_key
 from worker.grading.reports import cell
 from worker.grading.roster import parse_roster
-from worker.grading.run import load_saved
+from worker.scan.pdf import PdfInfo, inspect_pdf
 
 KEY = "question,answer\nq1,12\nq2,7|07\nq3,0\nq4,45\n"
 
@@ -58,7 +59,7 @@ def graded(tmp_path):
         page_result(layout, 3, {"student_id": "    ", "q1": "12", "q2": "7 7"}),
     ]
     out = tmp_path / "out"
-    summary = grade_and_report(pages, exam, out)
+    summary = grade_and_report(pages, exam, out, settings=get_settings())
     return out, summary
 
 
@@ -142,7 +143,7 @@ def test_regrade_applies_overrides_and_rewrites_every_report(graded, tmp_path):
         "student,question,value\n5678,q4,45\ncopy:3,student_id,9999\n"
         "copy:3,q2,77\ncopy:3,reviewed,yes\n5678,q1,12\n"
     )
-    summary = regrade(out, overrides_path=overrides)
+    summary = regrade(out, settings=get_settings(), overrides_path=overrides)
     assert summary.overrides == 5 and summary.needs_review == 0
     rows = {r["copy"]: r for r in read_csv(out / "students.csv")}
     assert (rows["2"]["score"], rows["2"]["needs_review"]) == ("4", "no")  # q3 stays blank
@@ -152,7 +153,8 @@ def test_regrade_applies_overrides_and_rewrites_every_report(graded, tmp_path):
     assert flags[("2", "q4")] == "override"
     names = ("students.csv", "responses.csv", "questions.csv", "pages.csv", "review.pdf")
     first = {name: (out / name).read_bytes() for name in names}
-    regrade(out, overrides_path=overrides)  # the file is the whole list: same result again
+    # the file is the whole list: same result again
+    regrade(out, settings=get_settings(), overrides_path=overrides)
     assert {name: (out / name).read_bytes() for name in names} == first
 
 
@@ -171,7 +173,7 @@ def test_bad_overrides_name_the_line(graded, tmp_path, text, words):
     overrides = tmp_path / "overrides.csv"
     overrides.write_text(text)
     with pytest.raises(OverridesError, match=words):
-        regrade(out, overrides_path=overrides)
+        regrade(out, settings=get_settings(), overrides_path=overrides)
     assert (out / "students.csv").read_bytes() == before
 
 
@@ -185,7 +187,8 @@ def test_review_pdf_on_the_sample_scan(repo_root, tmp_path):
     # Make one student unsure so the order can be checked.
     unsure = next(p for p in pages if p.ok and p.copy == 5)
     unsure.boxes[-1].confidence = 0.5
-    summary = grade_and_report(pages, exam, tmp_path, scans=[samples / "scans.pdf"])
+    scans = [inspect_pdf(samples / "scans.pdf", get_settings())]
+    summary = grade_and_report(pages, exam, tmp_path, settings=get_settings(), scans=scans)
     review = PdfReader(tmp_path / "review.pdf")
     assert len(review.pages) == summary.review_pages == len(truth["pages"])
     scores = {r["student_id"]: float(r["score"]) for r in read_csv(tmp_path / "students.csv")}
@@ -317,7 +320,7 @@ def test_key_and_roster_problems_reach_the_summary(tmp_path):
         parse_roster("student_id,name\n1234,A\n1234,B\n", 4, "roster.csv"),
     )
     pages = [page_result(layout, 1, {"student_id": "1234", "q1": "12"})]
-    summary = grade_and_report(pages, exam, tmp_path)
+    summary = grade_and_report(pages, exam, tmp_path, settings=get_settings())
     assert any("'q5' is not on the sheet" in p for p in summary.problems)
     assert any("no answer for question 'q2'" in p for p in summary.problems)
     row = read_csv(tmp_path / "students.csv")[0]
@@ -365,8 +368,10 @@ def test_saved_scans_are_copies_even_over_an_old_hard_link(graded, tmp_path):
     original = scan.read_bytes()
     saved = out / "inputs" / "scans" / "01-scan.pdf"
     saved.hardlink_to(scan)  # what an older scangrade left behind
-    pages, exam, _, _ = load_saved(out)
-    grade_and_report(pages, exam, out, scans=[scan])
+    inputs = load_saved(out)
+    grade_and_report(
+        inputs.pages, inputs.exam, out, settings=get_settings(), scans=[PdfInfo(scan, 0)]
+    )
     assert saved.read_bytes() == original and saved.stat().st_ino != scan.stat().st_ino
     saved.write_bytes(b"changed")
     assert scan.read_bytes() == original

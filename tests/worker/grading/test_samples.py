@@ -22,7 +22,7 @@ from scangrade.settings import get_settings
 from tests.helpers.grading import true_scores
 from tests.helpers.paths import SNAPSHOTS
 from worker.grading import Exam, grade_and_report
-from worker.grading.run import read_all_scans
+from worker.scan.scans import read_all_scans
 
 SNAPSHOT_FILES = ("students.csv", "responses.csv", "questions.csv", "pages.csv")
 UPDATE = os.environ.get("SCANGRADE_UPDATE_SNAPSHOTS") == "1"
@@ -45,10 +45,10 @@ def samples(repo_root) -> Path:
 def graded(samples, reader, tmp_path_factory):
     exam = Exam.load(samples / "layout.yaml", samples / "key.csv", samples / "roster.csv")
     settings = get_settings()
-    pages, problems = read_all_scans([samples / "scans.pdf"], exam, reader, settings)
+    read = read_all_scans([samples / "scans.pdf"], {exam.exam_id: exam.layout}, reader, settings)
     out = tmp_path_factory.mktemp("samples-out")
     summary = grade_and_report(
-        pages, exam, out, [samples / "scans.pdf"], settings, problems=problems
+        read.pages, exam, out, settings=settings, scans=read.files, problems=read.problems
     )
     truth = json.loads((samples / "truth.json").read_text())
     return out, summary, exam, truth

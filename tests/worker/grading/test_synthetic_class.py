@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from model.training.data import mnist_loader
 from scangrade.settings import get_settings
 from worker.grading import Exam
 from worker.grading.grade import grade
-from worker.grading.run import read_all_scans
 from worker.measure.eval_grading import compare_with_truth
+from worker.scan.scans import read_all_scans
 from worker.sheets.layout import Layout
 from worker.synth.class_set import SynthOptions, write_class_set
 
@@ -30,6 +31,7 @@ def test_thirty_students_found_and_unflagged_scores_exact(repo_root, reader, tmp
     pdf, truth_path = tmp_path / "class.pdf", tmp_path / "truth.json"
     write_class_set(
         Layout.load(samples / "layout.yaml"),
+        mnist_loader(get_settings()),
         pdf,
         truth_path,
         SynthOptions(students=STUDENTS, seed=30),
@@ -38,9 +40,9 @@ def test_thirty_students_found_and_unflagged_scores_exact(repo_root, reader, tmp
     )
     truth = json.loads(truth_path.read_text())
     exam = Exam.load(samples / "layout.yaml", samples / "key.csv", roster)
-    pages, problems = read_all_scans([pdf], exam, reader, get_settings())
-    assert problems == []
-    figures = compare_with_truth(grade(pages, exam, get_settings()), truth)
+    read = read_all_scans([pdf], {exam.exam_id: exam.layout}, reader, get_settings())
+    assert read.problems == []
+    figures = compare_with_truth(grade(read.pages, exam, get_settings()), truth)
     print(json.dumps(figures))  # the figures, for `pytest -s`
     assert figures["students_found"] == STUDENTS and figures["students_extra"] == 0
     assert figures["unflagged_errors"] == []

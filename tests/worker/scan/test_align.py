@@ -11,10 +11,12 @@ import pytest
 from scangrade.config.scan import ScanSettings
 from worker.scan.align import align_page, detect_markers, fit_page
 from worker.scan.crop import crop_boxes, crop_boxes_whole_page
-from worker.scan.rasterize import inspect_pdf, rasterize_pages
+from worker.scan.pdf import inspect_pdf
+from worker.scan.rasterize import rasterize_pages
 from worker.scan.results import PageStatus
 from worker.sheets.layout import Layout
 from worker.sheets.render import render_sheets
+from worker.sheets.units import MM_PER_INCH
 
 DPI = 150
 SETTINGS = ScanSettings(dpi=DPI)
@@ -64,7 +66,7 @@ def scan(upright: np.ndarray, quarter_turns: int, angle_deg: float = 0.0, scale:
 
 
 def mm_to_upright_px() -> np.ndarray:
-    s = DPI / 25.4
+    s = DPI / MM_PER_INCH
     return np.array([[s, 0, -0.5], [0, s, -0.5], [0, 0, 1.0]])  # pixel centres at +0.5
 
 
@@ -92,7 +94,7 @@ def test_turned_skewed_scaled_sheets_align(layout, upright, quarter_turns, disto
     assert result.fit.residual_mm < 0.3
     crops = crop_boxes(image, result.fit.mm_to_px, layout.cells(1), 6.0, 1.5)
     found = np.array([c.quad_px for c in crops])
-    error_mm = np.abs(found - true_quads(layout, transform)).max() * 25.4 / DPI
+    error_mm = np.abs(found - true_quads(layout, transform)).max() * MM_PER_INCH / DPI
     assert error_mm < 0.4
 
 
@@ -130,7 +132,7 @@ def test_three_markers_give_an_affine_fit(layout, upright):
     assert result.fit.markers_used == (0, 1, 3)
     quads = np.array([c.quad_px for c in crop_boxes(image, result.fit.mm_to_px,
                                                    layout.cells(1), 6.0, 1.5)])
-    assert np.abs(quads - true_quads(layout, transform)).max() * 25.4 / DPI < 0.5
+    assert np.abs(quads - true_quads(layout, transform)).max() * MM_PER_INCH / DPI < 0.5
 
 
 def test_three_markers_with_perspective_use_the_homography(layout, upright):
@@ -139,7 +141,7 @@ def test_three_markers_with_perspective_use_the_homography(layout, upright):
     assert result.status == PageStatus.OK and result.fit.markers_used == (1, 2, 3)
     quads = np.array([c.quad_px for c in crop_boxes(image, result.fit.mm_to_px,
                                                    layout.cells(1), 6.0, 1.5)])
-    assert np.abs(quads - true_quads(layout, transform)).max() * 25.4 / DPI < 0.5
+    assert np.abs(quads - true_quads(layout, transform)).max() * MM_PER_INCH / DPI < 0.5
 
 
 def test_blurred_noisy_jpeg_scan_aligns(layout, upright):
@@ -167,7 +169,7 @@ def test_too_few_markers_but_a_qr_is_no_markers(layout, upright):
 
 def test_unreadable_qr_is_no_qr(layout, upright):
     image = upright.copy()
-    x, y, w, h = (round(v * DPI / 25.4) for v in layout.qr_rect_mm(1))
+    x, y, w, h = (round(v * DPI / MM_PER_INCH) for v in layout.qr_rect_mm(1))
     image[y: y + h, x: x + w] = 255
     result = align_page(image, DPI, {layout.exam_id: layout}, SETTINGS)
     assert result.status == PageStatus.NO_QR and result.rotation == 0
@@ -188,7 +190,7 @@ def test_other_layout_version_is_unknown_exam(layout, upright):
 
 def test_blank_and_text_pages(layout):
     rng = np.random.default_rng(0)
-    h, w = round(297 * DPI / 25.4), round(210 * DPI / 25.4)
+    h, w = round(297 * DPI / MM_PER_INCH), round(210 * DPI / MM_PER_INCH)
     gradient = np.linspace(200, 250, w)[None, :]  # grey, unevenly lit paper with sensor noise
     blank = np.clip(gradient + rng.normal(0, 6, (h, w)), 0, 255).astype(np.uint8)
     result = align_page(blank, DPI, {layout.exam_id: layout}, SETTINGS)
@@ -222,4 +224,4 @@ def test_letter_sheet_among_a4_and_letter_layouts(tmp_path):
     assert result.layout is letter and result.payload.copy == 3
     quads = np.array([c.quad_px for c in crop_boxes(image, result.fit.mm_to_px,
                                                    letter.cells(1), 6.0, 1.5)])
-    assert np.abs(quads - true_quads(letter, transform)).max() * 25.4 / DPI < 0.4
+    assert np.abs(quads - true_quads(letter, transform)).max() * MM_PER_INCH / DPI < 0.4

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -14,37 +13,20 @@ from reportlab.pdfgen import canvas
 
 from scangrade.config.scan import ScanSettings
 from worker.measure.eval_pipeline import EXPECTED_FOREIGN_STATUS, score_pages
-from worker.scan.pipeline import read_pages, read_scans
-from worker.scan.rasterize import NotAPdfError, inspect_pdf, rasterize_pages
+from worker.scan.pdf import inspect_pdf
+from worker.scan.pipeline import read_pages, read_pdf
+from worker.scan.rasterize import rasterize_pages
 from worker.scan.results import PageResult, PageStatus
-from worker.sheets.layout import Layout
-from worker.synth.class_set import SynthOptions, synthesize
+from worker.sheets.units import MM_PER_INCH
 
 SETTINGS = ScanSettings(dpi=150, chunk_pages=3)
-MM = 72 / 25.4
-
-
-@pytest.fixture(scope="module")
-def layout() -> Layout:
-    return Layout.from_data({
-        "exam_id": "quiz-7", "name": "Quiz 7", "id_digits": 5,
-        "questions": [{"id": f"q{n}", "boxes": 2} for n in range(1, 13)],
-    })
-
-
-@pytest.fixture(scope="module")
-def class_set(layout, tmp_path_factory) -> tuple[Path, dict]:
-    """4 students' scans with a blank page, a text page and another exam's sheet mixed in."""
-    result = synthesize(layout, SynthOptions(students=4, seed=11, dpi=150))
-    path = tmp_path_factory.mktemp("scans") / "class.pdf"
-    path.write_bytes(result.pdf)
-    return path, result.truth
+MM = 72 / MM_PER_INCH
 
 
 @pytest.fixture(scope="module")
 def results(class_set, layout, reader) -> list[PageResult]:
     path, _ = class_set
-    return list(read_scans(path, {layout.exam_id: layout}, reader, SETTINGS))
+    return list(read_pdf(inspect_pdf(path, SETTINGS), {layout.exam_id: layout}, reader, SETTINGS))
 
 
 def test_every_page_is_identified_and_foreign_pages_get_their_reason(results, class_set):
@@ -91,7 +73,8 @@ def test_mixed_pdf_with_a_huge_page_never_aborts(class_set, layout, reader, tmp_
     writer.add_page(scans.pages[1])
     mixed = tmp_path / "mixed.pdf"
     writer.write(mixed)
-    results = list(read_scans(mixed, {layout.exam_id: layout}, reader, SETTINGS))
+    results = list(read_pdf(inspect_pdf(mixed, SETTINGS), {layout.exam_id: layout}, reader,
+                            SETTINGS))
     assert [r.source_page for r in results] == [1, 2, 3]
     assert results[1].status == PageStatus.ERROR and "max_page_pixels" in results[1].message
     for result, page in zip((results[0], results[2]), truth["pages"][:2], strict=True):
@@ -103,12 +86,13 @@ def test_mixed_pdf_with_a_huge_page_never_aborts(class_set, layout, reader, tmp_
 def test_page_range_and_progress(class_set, layout, reader):
     path, _truth = class_set
     seen = []
-    results = list(read_scans(path, {layout.exam_id: layout}, reader, SETTINGS, first_page=2,
-                              last_page=5, progress=lambda done, total: seen.append((done, total))))
+    info = inspect_pdf(path, SETTINGS)
+    results = list(read_pdf(info, {layout.exam_id: layout}, reader, SETTINGS, first_page=2,
+                            last_page=5, progress=lambda done, total: seen.append((done, total))))
     assert [r.source_page for r in results] == [2, 3, 4, 5]
     assert seen == [(3, 4), (4, 4)]  # chunks of 3 pages
     with pytest.raises(ValueError, match="outside"):
-        next(read_scans(path, {}, reader, SETTINGS, first_page=1, last_page=99))
+        next(read_pdf(info, {}, reader, SETTINGS, first_page=1, last_page=99))
 
 
 def test_read_pages_takes_page_images(class_set, layout, reader):
@@ -120,13 +104,6 @@ def test_read_pages_takes_page_images(class_set, layout, reader):
     results = read_pages(pages, {layout.exam_id: layout}, reader, SETTINGS)
     assert results[1].status == PageStatus.ERROR and results[1].message == "lost in transit"
     assert results[0].status != PageStatus.ERROR and results[2].status != PageStatus.ERROR
-
-
-def test_not_a_pdf_raises_before_any_page(tmp_path, layout, reader):
-    path = tmp_path / "photo.pdf"
-    path.write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
-    with pytest.raises(NotAPdfError):
-        next(read_scans(path, {layout.exam_id: layout}, reader, SETTINGS))
 
 
 def test_read_command_prints_json_lines(class_set, layout, tmp_path, repo_root):

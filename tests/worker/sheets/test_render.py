@@ -19,6 +19,7 @@ from tests.helpers.paths import SAMPLES
 from worker.sheets.layout import Layout
 from worker.sheets.qr import encode_payload, parse_payload
 from worker.sheets.render import STYLE, render_sheets
+from worker.sheets.units import MM_PER_INCH
 
 SAMPLE_LAYOUT = SAMPLES / "layout.yaml"
 MARKER_TOLERANCE_MM = 0.5
@@ -51,7 +52,7 @@ def qr_texts(gray: np.ndarray) -> list[str]:
 
 
 def px_to_mm(points_px: np.ndarray, dpi: int) -> np.ndarray:
-    return (points_px + 0.5) * 25.4 / dpi  # pixel centres -> page millimetres
+    return (points_px + 0.5) * MM_PER_INCH / dpi  # pixel centres -> page millimetres
 
 
 @pytest.mark.parametrize("layout_name", ["sample_layout", "two_page_layout"])
@@ -96,7 +97,7 @@ def test_box_borders_are_thin_and_light(sample_layout):
     dpi = 200
     gray = np.asarray(convert_from_bytes(render_sheets(sample_layout), dpi=dpi,
                                          grayscale=True)[0]).astype(int)
-    px = dpi / 25.4
+    px = dpi / MM_PER_INCH
     for cell in sample_layout.cells():
         x0, y0 = round(cell.x_mm * px), round(cell.y_mm * px)
         x1, y1 = round((cell.x_mm + cell.w_mm) * px), round((cell.y_mm + cell.h_mm) * px)
@@ -152,6 +153,7 @@ def test_box_borders_do_not_confuse_the_reader(reader, sample_layout, monkeypatc
     """The same students' digits, scanned on sheets with and without box borders, cropped with
     the pipeline's margin: borders may not turn blank boxes into digits nor cost accuracy."""
     import worker.sheets.render
+    from model.training.data import mnist_loader
     from scangrade.settings import get_settings
     from worker.synth.class_set import SynthOptions, synthesize
 
@@ -161,7 +163,7 @@ def test_box_borders_do_not_confuse_the_reader(reader, sample_layout, monkeypatc
 
     def read_class(style) -> tuple[list[int | None], list[int | None]]:
         monkeypatch.setattr(worker.sheets.render, "STYLE", style)
-        result = synthesize(sample_layout, options)
+        result = synthesize(sample_layout, mnist_loader(settings), options)
         truth, crops = [], []
         pages = convert_from_bytes(result.pdf, dpi=options.dpi, grayscale=True)
         for page, image in zip(result.truth["pages"], pages, strict=True):

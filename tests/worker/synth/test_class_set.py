@@ -14,13 +14,16 @@ from pdf2image import convert_from_bytes
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-import model.training.data
 from api.cli import build_app
+from model.training.data import mnist_loader
+from scangrade.settings import get_settings
 from tests.helpers.paths import SAMPLES
 from worker.sheets.layout import STUDENT_ID, Layout
 from worker.sheets.qr import encode_payload
+from worker.sheets.units import MM_PER_INCH
 from worker.synth.class_set import SynthOptions, box_digits, synthesize, truth_summary
 
+MNIST = mnist_loader(get_settings())
 DPI = 150  # lower than the pipeline's default to keep the tests quick; still a real scan
 KEY = {"a1": "7", "a2": "42", "a3": "305", "a4": "9"}
 ROSTER = [f"{n:04d}" for n in (1234, 2345, 3456, 4567, 5678)]
@@ -45,11 +48,10 @@ def class_set(layout, mnist_calls):
     """A class of 4 students plus one foreign page of each kind, scanned at DPI."""
     def recording_loader(split: str):
         mnist_calls.append(split)
-        return model.training.data.load_mnist(split)
+        return MNIST(split)
 
     options = SynthOptions(students=4, seed=11, dpi=DPI)
-    result = synthesize(layout, options, key=KEY, roster_ids=ROSTER,
-                        mnist_loader=recording_loader)
+    result = synthesize(layout, recording_loader, options, key=KEY, roster_ids=ROSTER)
     pages = [np.asarray(p) for p in convert_from_bytes(result.pdf, dpi=DPI, grayscale=True)]
     return result, pages
 
@@ -57,10 +59,10 @@ def class_set(layout, mnist_calls):
 def test_same_seed_same_scans_other_seed_other_scans(layout, class_set):
     result, _ = class_set
     options = SynthOptions(students=4, seed=11, dpi=DPI)
-    again = synthesize(layout, options, key=KEY, roster_ids=ROSTER)
+    again = synthesize(layout, MNIST, options, key=KEY, roster_ids=ROSTER)
     assert again.pdf == result.pdf
     assert json.dumps(again.truth) == json.dumps(result.truth)
-    other = synthesize(layout, SynthOptions(students=4, seed=12, dpi=DPI), key=KEY,
+    other = synthesize(layout, MNIST, SynthOptions(students=4, seed=12, dpi=DPI), key=KEY,
                        roster_ids=ROSTER)
     assert other.pdf != result.pdf
 
@@ -102,7 +104,7 @@ def test_digits_come_from_the_mnist_test_split(class_set, mnist_calls):
     result, _ = class_set
     assert mnist_calls == ["test"]
     assert result.truth["mnist_split"] == "test"
-    _, labels = model.training.data.load_mnist("test")
+    _, labels = MNIST("test")
     used = [(b["mnist_index"], b["digit"]) for p in result.truth["pages"] for b in p["boxes"]
             if b["digit"] is not None]
     assert used
@@ -141,7 +143,7 @@ def test_scans_match_the_truth_geometry(layout, class_set):
             found = markers[marker_id]
             # ArUco orders corners as the marker is printed, so the order survives rotation.
             error_px = np.linalg.norm(found - expected, axis=1).max()
-            assert error_px * 25.4 / DPI < 0.5, (page["source_page"], marker_id, error_px)
+            assert error_px * MM_PER_INCH / DPI < 0.5, (page["source_page"], marker_id, error_px)
         upright = np.rot90(gray, k=page["rotation"] // 90)
         centres = {i: c.mean(axis=0) for i, c in
                    detect_markers(np.ascontiguousarray(upright)).items()}
@@ -203,7 +205,7 @@ def test_synth_command_writes_pdf_and_truth(tmp_path, layout):
     assert too_many.exit_code == 2 and "roster has 5 students, 9 requested" in too_many.stderr
     roster.write_text("id,name\n1234,A\n")
     no_column = CliRunner().invoke(build_app(), [*args, "--force"])
-    assert no_column.exit_code == 2 and "no student_id column" in no_column.stderr
+    assert no_column.exit_code == 2 and "missing student_id" in no_column.stderr
 
 
 def test_samples_are_consistent():
@@ -234,9 +236,9 @@ def test_digit_pool_is_reused_not_exhausted_on_large_sets():
     """Eval sets need more 5s than MNIST test has: the pool reshuffles, still test split only."""
     from worker.synth.class_set import DigitSource
 
-    images, labels = model.training.data.load_mnist("test")
+    images, labels = MNIST("test")
     subset = (images[:60], labels[:60])  # a small real slice of the test split
-    source = DigitSource(np.random.default_rng(0), loader=lambda split: subset)
+    source = DigitSource(np.random.default_rng(0), lambda split: subset)
     fives = int((subset[1] == 5).sum())
     taken = [source.take(5)[0] for _ in range(fives + 3)]
     assert all(labels[i] == 5 and i < 60 for i in taken)

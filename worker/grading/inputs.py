@@ -1,0 +1,118 @@
+"""What a grading run saves under DIR/inputs/ so `regrade` needs nothing but DIR: the page
+reads as JSON lines and copies of the layout, key, roster and scans, with a manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from worker.grading.errors import GradingInputError
+from worker.grading.exam import Exam
+from worker.scan.pdf import PdfInfo, count_pages
+from worker.scan.results import PageResult
+
+INPUTS_DIR = "inputs"
+PAGES_FILE = "pages.jsonl"
+MANIFEST_FILE = "manifest.json"
+OVERRIDES_FILE = "overrides.csv"
+
+
+@dataclass
+class SavedInputs:
+    """What a previous run saved: its page reads, exam (unless not asked for), scans and the
+    problems met while reading."""
+
+    pages: list[PageResult]
+    exam: Exam | None
+    scans: list[PdfInfo]  # the saved copies, with the page counts read when grading
+    problems: list[str]
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    """A copy, not a link: a later rewrite of the teacher's file must not change the saved one.
+    An earlier file at `target` (even a hard link to `source`) is replaced, not written into."""
+    if target.exists() and target.resolve() == source.resolve():
+        return  # grading again from the saved inputs themselves
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+
+
+def save_inputs(
+    pages: list[PageResult], exam: Exam, scans: Sequence[PdfInfo], out_dir: Path,
+    problems: list[str],
+) -> None:
+    """Saves the run's inputs; a scan file that is gone is added to `problems`."""
+    inputs = out_dir / INPUTS_DIR
+    (inputs / "scans").mkdir(parents=True, exist_ok=True)
+    with open(inputs / PAGES_FILE, "w", encoding="utf-8") as f:
+        for page in sorted(pages, key=lambda p: p.source_page):
+            f.write(json.dumps(page.to_json()) + "\n")
+    files: dict[str, Any] = {}
+    for name, path in (
+        ("layout", exam.layout_path),
+        ("key", exam.key_path),
+        ("roster", exam.roster_path),
+    ):
+        if path is None:
+            continue
+        target = inputs / f"{name}{Path(path).suffix or '.txt'}"
+        _copy_into(Path(path), target)
+        files[name] = target.name
+    if exam.layout_path is None:  # built in memory: save what grading used
+        (inputs / "layout.yaml").write_text(exam.layout.to_yaml(), encoding="utf-8")
+        files["layout"] = "layout.yaml"
+    if exam.key_path is None:
+        lines = ["question,answer,points"]
+        lines += [
+            f"{e.question},{'|'.join(e.answers)},{'' if e.points is None else e.points}"
+            for e in exam.key.entries.values()
+        ]
+        (inputs / "key.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files["key"] = "key.csv"
+    saved_scans = []
+    for number, scan in enumerate(scans, 1):
+        target = inputs / "scans" / f"{number:02d}-{scan.path.name}"
+        if scan.path.is_file():
+            _copy_into(scan.path, target)
+        else:  # still listed with its page count, so later files keep their page numbers
+            problems.append(f"{scan.path}: scan file not found; review.pdf shows blank pages")
+        saved_scans.append({"file": str(target.relative_to(inputs)), "pages": scan.n_pages})
+    files["scans"] = saved_scans
+    files["problems"] = problems  # what went wrong reading, for the summary of a regrade
+    (inputs / MANIFEST_FILE).write_text(json.dumps(files, indent=2) + "\n", encoding="utf-8")
+
+
+def save_overrides(out_dir: Path, overrides_path: Path) -> None:
+    """Keeps a copy of the corrections file the reports were regraded with."""
+    _copy_into(overrides_path, out_dir / INPUTS_DIR / OVERRIDES_FILE)
+
+
+def load_saved(out_dir: str | Path, load_exam: bool = True) -> SavedInputs:
+    """The pages, exam, scans and reading problems a previous run saved."""
+    inputs = Path(out_dir) / INPUTS_DIR
+    manifest_path = inputs / MANIFEST_FILE
+    if not manifest_path.is_file() or not (inputs / PAGES_FILE).is_file():
+        raise GradingInputError(
+            out_dir,
+            "not a scangrade output folder (inputs/manifest.json"
+            " is missing); run `scangrade grade` into it first",
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    exam = None
+    if load_exam:
+        roster = inputs / manifest["roster"] if manifest.get("roster") else None
+        exam = Exam.load(inputs / manifest["layout"], inputs / manifest["key"], roster)
+    with open(inputs / PAGES_FILE, encoding="utf-8") as f:
+        pages = [PageResult.from_json(json.loads(line)) for line in f if line.strip()]
+    scans = [_saved_scan(inputs, entry) for entry in manifest.get("scans", [])]
+    return SavedInputs(pages, exam, scans, list(manifest.get("problems", [])))
+
+
+def _saved_scan(inputs: Path, entry: dict[str, Any] | str) -> PdfInfo:
+    if isinstance(entry, str):  # folders graded before page counts were saved
+        return PdfInfo(inputs / entry, count_pages(inputs / entry))
+    return PdfInfo(inputs / entry["file"], int(entry["pages"]))

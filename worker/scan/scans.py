@@ -1,0 +1,120 @@
+"""All the scanned PDFs of one run, their pages numbered across the files in order: the scan
+path's entry point for the CLI (`scangrade grade`, `scangrade read`, the eval commands) and the
+Celery tasks alike.
+
+    scans = inspect_scans(paths, settings)        # each file opened once; bad files -> problems
+    reading = ScanReading(scans, layouts, reader, settings, first_page, last_page)
+    for page in reading: ...                      # PageResults, source_page across the files
+    reading.problems                              # files that could not be read, in words
+
+A file that cannot be read never stops the others: it becomes a problem and the remaining
+files are still read. The service inspects an upload once when it arrives and builds its
+`ScanSet` from what it recorded then (`ScanSet.of`), so no task opens the PDF again to count
+its pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from scangrade.config.scan import ScanSettings
+from worker.scan.pdf import PdfError, PdfInfo, checked_range, inspect_pdf
+from worker.scan.pipeline import read_pdf
+from worker.scan.results import PageResult
+from worker.sheets.layout import Layout
+
+
+@dataclass(frozen=True)
+class ScanSet:
+    """The inspected PDFs of a run, in order, and the files that could not be opened."""
+
+    files: tuple[PdfInfo, ...] = ()
+    problems: tuple[str, ...] = ()  # one line per file that has no readable pages
+
+    @classmethod
+    def of(cls, files: Sequence[PdfInfo]) -> ScanSet:
+        return cls(files=tuple(files))
+
+    @property
+    def n_pages(self) -> int:
+        return sum(info.n_pages for info in self.files)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [info.path for info in self.files]
+
+
+def inspect_scans(paths: Sequence[str | Path], settings: ScanSettings) -> ScanSet:
+    """Opens each file once (worker.scan.pdf.inspect_pdf); one that cannot be used is a
+    problem, not an exception, so the others are still read."""
+    files: list[PdfInfo] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            files.append(inspect_pdf(path, settings))
+        except PdfError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # anything else a broken file makes the PDF library raise
+            problems.append(f"{Path(path).name} cannot be read as a PDF ({exc})")
+    return ScanSet(tuple(files), tuple(problems))
+
+
+class ScanReading:
+    """Pages first_page..last_page of a ScanSet (1-based, numbered across its files, inclusive;
+    default all), read as they are iterated. Iterate once.
+
+    `problems` starts with the set's own and gains a line for each file that fails midway
+    (the pages read before stay). Raises ValueError at once for a range outside the pages."""
+
+    def __init__(
+        self, scans: ScanSet, layouts: Mapping[str, Layout], reader, settings: ScanSettings,
+        first_page: int = 1, last_page: int | None = None,
+    ) -> None:
+        if scans.n_pages or last_page is not None or first_page != 1:
+            whose = "the PDF's" if len(scans.files) == 1 else "the scans'"
+            self.first, self.last = checked_range(scans.n_pages, first_page, last_page, whose)
+        else:
+            self.first, self.last = 1, 0  # nothing to read, and nothing asked for
+        self.scans = scans
+        self.layouts = layouts
+        self.reader = reader
+        self.settings = settings
+        self.problems: list[str] = list(scans.problems)
+
+    def __iter__(self) -> Iterator[PageResult]:
+        offset = 0
+        for info in self.scans.files:
+            first, last = max(self.first, offset + 1), min(self.last, offset + info.n_pages)
+            if first <= last:
+                yield from self._read_file(info, first - offset, last - offset, offset)
+            offset += info.n_pages
+
+    def _read_file(self, info: PdfInfo, first: int, last: int, offset: int
+                   ) -> Iterator[PageResult]:
+        try:
+            for page in read_pdf(info, self.layouts, self.reader, self.settings, first, last):
+                page.source_page += offset
+                yield page
+        except Exception as exc:  # e.g. poppler giving up on the whole file midway
+            self.problems.append(f"{info.path.name}: {exc}")
+
+
+@dataclass
+class ScanResults:
+    """Every page of a run read at once (when nothing needs the pages as they come)."""
+
+    files: tuple[PdfInfo, ...]  # the inspected PDFs, for the reports (review.pdf, inputs/)
+    pages: list[PageResult]
+    problems: list[str]
+
+
+def read_all_scans(
+    paths: Sequence[str | Path], layouts: Mapping[str, Layout], reader, settings: ScanSettings
+) -> ScanResults:
+    """inspect_scans + every page of a ScanReading."""
+    scans = inspect_scans(paths, settings)
+    reading = ScanReading(scans, layouts, reader, settings)
+    pages = list(reading)
+    return ScanResults(scans.files, pages, reading.problems)
