@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import pypdf
 import pytest
 from pypdf import PdfReader, PdfWriter
 from typer.testing import CliRunner
@@ -178,8 +179,11 @@ def test_cli_on_a_pdf_of_another_exam(samples, tmp_path, reader):
     assert len(notes) == len(foreign) and any("another exam" in n for n in notes)
 
 
-def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(graded, samples, tmp_path):
-    """Pages are numbered across the scans in order, so two halves grade like the whole."""
+def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(
+    graded, samples, tmp_path, monkeypatch
+):
+    """Pages are numbered across the scans in order, so two halves grade like the whole; each
+    PDF is opened once for the whole run (page count, reading and review.pdf)."""
     source = PdfReader(samples / "scans.pdf")
     halves = []
     middle = len(source.pages) // 2
@@ -190,6 +194,14 @@ def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(graded, sa
         with open(tmp_path / name, "wb") as f:
             writer.write(f)
         halves.append(str(tmp_path / name))
+    opened = []
+    real_init = pypdf.PdfReader.__init__
+
+    def counting_init(self, stream, *args, **kwargs):
+        opened.append(str(stream))
+        real_init(self, stream, *args, **kwargs)
+
+    monkeypatch.setattr(pypdf.PdfReader, "__init__", counting_init)
     result = CliRunner().invoke(
         build_app(),
         [
@@ -209,6 +221,8 @@ def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(graded, sa
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert sorted(opened) == sorted(halves)
+    monkeypatch.undo()
     assert summary["students"] == graded[1].students and summary["pages"] == len(source.pages)
     for name in SNAPSHOT_FILES:
         assert (tmp_path / "out" / name).read_bytes() == (graded[0] / name).read_bytes(), name
