@@ -33,12 +33,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## Accuracy figures (JSON): the digit reader, then the scan pipeline.
+## Accuracy figures (JSON): the digit reader, the scan pipeline, review decisions.
 eval: setup
 	$(BIN)/scangrade eval reader
 	$(BIN)/scangrade eval pipeline --pages 300
-	$(BIN)/scangrade eval grading samples/scans.pdf --truth samples/truth.json \
-		--layout samples/layout.yaml --key samples/key.csv --roster samples/roster.csv
+	$(BIN)/scangrade eval grading --students 300
 
 ## Speed figures: reader crops/s, pipeline pages/s, service throughput.
 bench: setup

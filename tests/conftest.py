@@ -9,6 +9,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.helpers")
 
+from tests.helpers.grading import grade_small_class  # noqa: E402
 from tests.helpers.paths import REPO_ROOT  # noqa: E402
 from tests.helpers.service import Cluster, get_cluster  # noqa: E402
 
@@ -44,3 +45,9 @@ def service(cluster: Cluster) -> Cluster:
 def client(cluster: Cluster) -> Iterator[httpx.Client]:
     with cluster.client() as http:
         yield http
+
+
+@pytest.fixture
+def graded(tmp_path):
+    """A small class graded into tmp_path/out: (out, summary); see grade_small_class."""
+    return grade_small_class(tmp_path)

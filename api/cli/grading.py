@@ -3,8 +3,9 @@
 Exit codes (both commands):
   0  reports written (students needing review are counted in the summary, not an error)
   1  unexpected failure (a bug or a broken install; the message says which)
-  2  bad input: a layout, key, roster or overrides file that cannot be used, a missing scan
-     file, or scans holding no sheet of this exam (an empty PDF, another exam's scans); the
+  2  bad input: a layout, key, roster or corrections file that cannot be used, a missing
+     scan file, scans holding no sheet of this exam (an empty PDF, another exam's scans), or
+     `grade` into a folder that holds corrections (see --keep-corrections, --force); the
      reports are still written when grading could start, so what was read is not lost
   3  only with --fail-on-review: reports written, but some student needs review or some
      page belongs to no student
@@ -66,16 +67,22 @@ def grade(
         bool, typer.Option(help="Exit 3 when a student needs review (for scripts).")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    keep_corrections: Annotated[bool, typer.Option(
+        help="OUT holds corrections of this exam: apply them to these scans too.")] = False,
+    force: Annotated[bool, typer.Option(
+        help="OUT holds corrections: set them aside (kept in OUT) and start over.")] = False,
 ) -> None:
-    """Read every page of the scans and write students.csv, responses.csv, questions.csv,
-    pages.csv, review.pdf and summary.json into OUT. Exit codes: 0 ok, 1 unexpected failure,
-    2 bad input, 3 review needed (only with --fail-on-review)."""
+    """Read every page of the scans and write the reports into OUT: students.csv,
+    responses.csv, questions.csv, pages.csv, review.csv, the Moodle and Canvas gradebooks,
+    review.pdf, graded/ and graded.zip, summary.json. Exit codes: 0 ok, 1 unexpected
+    failure, 2 bad input, 3 review needed (only with --fail-on-review)."""
     started = time.perf_counter()
     from worker.grading import Exam, GradingInputError, grade_and_report
     from worker.sheets.layout import LayoutError
 
     try:
         exam = Exam.load(layout, key, roster)
+        _corrections_in(out, keep_corrections, force)
     except (LayoutError, GradingInputError) as exc:
         raise _fail(str(exc)) from None
     for problem in exam.problems:
@@ -86,6 +93,7 @@ def grade(
 
     from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
+    from worker.grading.inputs import fresh_previews, previews_dir
     from worker.scan.scans import ScanReading, inspect_scans
 
     settings = get_settings()
@@ -95,16 +103,47 @@ def grade(
         reader = DigitReader.load(settings) if scan_set.n_pages else None
     except OSError as exc:  # weights missing or unreadable: an install problem, not the input
         raise _fail(f"cannot load the digit reader: {exc}", code=1) from None
-    reading = ScanReading(scan_set, {exam.exam_id: exam.layout}, reader, settings)
+    previews = fresh_previews(out, settings.review_dpi, settings.review_jpeg_quality)
+    reading = ScanReading(scan_set, {exam.exam_id: exam.layout}, reader, settings,
+                          previews=previews)
     with _progress_bar(scan_set.n_pages, enabled=progress) as bar:
         pages = []
         for page in reading:
             pages.append(page)
             bar.update(1)
     summary = grade_and_report(
-        pages, exam, out, settings=settings, scans=scan_set.files, problems=reading.problems
+        pages, exam, out, settings=settings, scans=scan_set.files, problems=reading.problems,
+        previews=previews_dir(out),
     )
     _finish(summary, as_json, fail_on_review, started)
+
+
+def _corrections_in(out: Path, keep: bool, force: bool) -> None:
+    """What to do with corrections already in OUT: grading must never drop one unasked."""
+    from datetime import datetime
+
+    from worker.grading.corrections import journal_path, load_journal
+
+    journal = journal_path(out)
+    if not journal.is_file():
+        return
+    count = len(load_journal(out))
+    if keep and force:
+        raise _fail("--keep-corrections and --force contradict each other: choose one")
+    if keep:
+        typer.echo(f"applying the {count} correction(s) kept in {journal} to these scans",
+                   err=True)
+        return
+    if force:
+        aside = out / f"corrections-set-aside-{datetime.now():%Y%m%d-%H%M%S}.csv"
+        journal.rename(aside)
+        typer.echo(f"{count} earlier correction(s) set aside in {aside}", err=True)
+        return
+    raise _fail(
+        f"{out} already holds {count} teacher correction(s) (corrections.csv). To grade new"
+        " scans of the same exam and keep them, add --keep-corrections; to start over, add"
+        " --force (they are set aside in that folder, not deleted); or choose another --out."
+    )
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -125,18 +164,23 @@ def regrade(
     overrides: Annotated[
         Path | None,
         typer.Option(
-            help="Corrections CSV: student,question,value (question may be a "
-            "question id, student_id or reviewed; student may be copy:N)."
+            help="Corrections CSV: student,question,value (question may be a question id,"
+            " student_id or reviewed; student may be copy:N), e.g. review.csv filled in."
+            " Added to the folder's corrections.csv; a later row for the same student and"
+            " question wins."
         ),
     ] = None,
+    key: Annotated[Path | None, typer.Option(
+        help="A corrected answer key: regrade with it, keeping every correction.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     fail_on_review: Annotated[
         bool, typer.Option(help="Exit 3 when a student still needs review.")
     ] = False,
 ) -> None:
-    """Apply a teacher's corrections to the saved reads and rewrite every report in OUT_DIR
-    (no scanning, no model). Exit codes: 0 ok, 1 unexpected failure, 2 bad input,
-    3 review still needed (only with --fail-on-review)."""
+    """Rewrite every report in OUT_DIR from the saved reads with every correction in its
+    corrections.csv, adding those of --overrides first (no scanning, no model). Exit codes:
+    0 ok, 1 unexpected failure, 2 bad input, 3 review still needed (only with
+    --fail-on-review)."""
     started = time.perf_counter()
     from scangrade.settings import get_settings
     from worker.grading import GradingInputError
@@ -144,30 +188,44 @@ def regrade(
     from worker.sheets.layout import LayoutError
 
     try:
-        summary = regrade_dir(out_dir, settings=get_settings(), overrides_path=overrides)
+        summary = regrade_dir(out_dir, settings=get_settings(), overrides_path=overrides,
+                              key_path=key)
     except (LayoutError, GradingInputError) as exc:
         raise _fail(str(exc)) from None
     _finish(summary, as_json, fail_on_review, started)
 
 
 def eval_grading(
-    scans: Annotated[Path, typer.Argument(help="A synthetic scanned PDF (scangrade synth).")],
-    truth: Annotated[Path, typer.Option(help="Its ground-truth JSON.")],
-    layout: Annotated[Path, typer.Option(help="Sheet layout (YAML/JSON).")],
-    key: Annotated[Path, typer.Option(help="Answer key CSV.")],
+    scans: Annotated[Path | None, typer.Argument(
+        help="A synthetic scanned PDF (scangrade synth); default: fresh synthetic classes.")]
+    = None,
+    truth: Annotated[Path | None, typer.Option(help="Its ground-truth JSON.")] = None,
+    layout: Annotated[Path | None, typer.Option(help="Sheet layout (YAML/JSON).")] = None,
+    key: Annotated[Path | None, typer.Option(help="Answer key CSV.")] = None,
     roster: Annotated[Path | None, typer.Option(help="Class roster CSV.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Also write the reports here (default: a temp dir).")
     ] = None,
+    students: Annotated[int, typer.Option(
+        min=10, help="Students in the synthetic classes (without SCANS).")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic classes.")] = 20261202,
 ) -> None:
-    """Grade a synthetic batch and compare with its ground truth: students found, exact ID and
-    score among students not flagged for review, review rate (JSON)."""
+    """Review decisions against ground truth (JSON): students and answers flagged, wrong
+    outcomes flagged and not, ID errors. Without SCANS: synthetic classes of the sample exam
+    (MNIST test digits), graded with and without their roster."""
     from scangrade.settings import get_settings
     from worker.grading import Exam
-    from worker.measure.eval_grading import evaluate_grading
+    from worker.measure.eval_grading import evaluate_grading, evaluate_synthetic
 
-    exam = Exam.load(layout, key, roster)
-    figures = evaluate_grading(
-        scans, json.loads(truth.read_text(encoding="utf-8")), exam, get_settings(), out
-    )
+    settings = get_settings()
+    if scans is None:
+        figures = evaluate_synthetic(settings, students, seed,
+                                     log=lambda line: typer.echo(line, err=True))
+    else:
+        if truth is None or layout is None or key is None:
+            raise _fail("with a scanned PDF, give --truth, --layout and --key too")
+        exam = Exam.load(layout, key, roster)
+        figures = evaluate_grading(
+            scans, json.loads(truth.read_text(encoding="utf-8")), exam, settings, out
+        )
     typer.echo(json.dumps(figures, indent=2))

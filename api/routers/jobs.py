@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from worker.grading.outputs import REPORT_FILES, STUDENTS_CSV
 from worker.service.job_state import JobStatus
 from worker.service.publish import load_exam, publish_graded
 from worker.service.storage import (
+    FILENAME_MAX_CHARS,
     JobManifest,
     Storage,
     new_id,
@@ -32,8 +34,9 @@ router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Authorized])
 PDF_MAGIC = b"%PDF-"
 PDF_HEADER_WINDOW = 1024
 ReportName = Literal[REPORT_FILES]  # type: ignore[valid-type]  # the names, defined once
-OVERRIDES_UPLOAD = "overrides.csv"  # the uploaded corrections, beside the reports being redone
-MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf"}
+OVERRIDES_UPLOAD = "corrections-upload.csv"  # the name of an upload that gives none
+MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf",
+               ".zip": "application/zip"}
 
 
 class JobAccepted(BaseModel):
@@ -233,14 +236,24 @@ def download_report(job_id: str, name: ReportName, storage: StorageDep) -> FileR
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "Overrides CSV: student,question,value (see `scangrade regrade`). "
-            "The whole list of corrections each time: a regrade starts from the original reads.",
+            "description": "Corrections CSV: student,question,value (see `scangrade regrade`;"
+            " the job's review.csv filled in works as it is). They are added to the job's"
+            " correction journal (corrections.csv): a later row for the same student and"
+            " question wins, and no earlier correction is lost.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         }
     },
 )
-async def apply_overrides(job_id: str, request: Request, services: ServicesDep) -> JobView:
-    """Correct reads by hand and rewrite the reports (the CLI's `scangrade regrade`)."""
+async def apply_overrides(
+    job_id: str,
+    request: Request,
+    services: ServicesDep,
+    filename: Annotated[str, Query(
+        description="The corrections file's name, recorded with each correction.")]
+    = "corrections-upload.csv",
+) -> JobView:
+    """Add corrections to the job's journal and rewrite its reports (the CLI's
+    `scangrade regrade --overrides`)."""
     storage, jobs, settings = services.storage, services.jobs, services.settings
     manifest = _manifest(job_id, storage)
     body = await request.body()
@@ -255,7 +268,8 @@ async def apply_overrides(job_id: str, request: Request, services: ServicesDep) 
     if not jobs.client.set(lock, "1", nx=True, ex=settings.task_time_limit_s):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is being regraded")
     try:
-        summary = await run_in_threadpool(_regrade, storage, manifest, body, settings)
+        summary = await run_in_threadpool(_regrade, storage, manifest, body, settings,
+                                          _csv_name(filename))
     finally:
         jobs.client.delete(lock)
     if state is not None:
@@ -270,20 +284,31 @@ def _manifest(job_id: str, storage: Storage) -> JobManifest:
     return manifest
 
 
-def _regrade(
-    storage: Storage, manifest: JobManifest, overrides_csv: bytes, settings: Settings
-) -> dict[str, Any]:
-    """Apply an overrides CSV to the job's page reads and rewrite its reports (on a copy that
-    is swapped in whole: a rejected overrides file changes nothing)."""
-    from worker.grading import GradingInputError, regrade
+def _csv_name(name: str) -> str:
+    """The uploaded file's name as one safe path component ending in .csv."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name.replace("\\", "/")).name).strip("._")
+    base = base[-FILENAME_MAX_CHARS:] or OVERRIDES_UPLOAD
+    return base if base.lower().endswith(".csv") else f"{base}.csv"
 
+
+def _regrade(
+    storage: Storage, manifest: JobManifest, overrides_csv: bytes, settings: Settings,
+    filename: str,
+) -> dict[str, Any]:
+    """Add a corrections CSV to the job's journal and rewrite its reports (on a copy that is
+    swapped in whole: a rejected file changes nothing)."""
+    from worker.grading import GradingInputError, regrade
+    from worker.sheets.layout import LayoutError
+
+    if storage.exam_files(manifest.exam_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}")
     try:
         exam = load_exam(storage, manifest.exam_id)
-    except FileNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {manifest.exam_id}") from exc
+    except (LayoutError, GradingInputError) as exc:  # checked on upload: a damaged store
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
     def write(folder: Path):
-        overrides_path = folder.parent / OVERRIDES_UPLOAD
+        overrides_path = folder.parent / filename
         write_bytes_atomic(overrides_path, overrides_csv)
         try:
             return regrade(folder, settings=settings, exam=exam, overrides_path=overrides_path)

@@ -25,7 +25,7 @@ import numpy as np
 from flax import nnx
 
 from model.inference.checkpoint import load_weights
-from model.inference.classes import BLANK, NUM_CLASSES
+from model.inference.classes import BLANK, DIGIT_CLASSES, NUM_CLASSES
 from model.inference.cnn import DigitCnn
 from model.inference.preprocess import (
     DEFAULT_CONFIG,
@@ -148,18 +148,27 @@ class DigitReader:
                  screen: tuple[DigitCnn, dict[str, Any]] | None = None,
                  screen_threshold: float = 1.0,
                  ensemble: Sequence[tuple[DigitCnn, dict[str, Any]]] = (),
-                 cpu_library_fusions: Collection[str] = ("screen",)):
+                 cpu_library_fusions: Collection[str] = ("screen",),
+                 no_ink_digit_probability: float = 0.0):
         """`model` is the full CNN (`ensemble`: more full CNNs, averaged with it); `screen`
         an optional small one that reads every crop first, its reads at or above
         `screen_threshold` standing, the rest read by the full CNNs (see the module doc).
         `cpu_library_fusions`: the stages ("screen", "full") that XLA may compile with
-        YNNPACK on a CPU (see _NO_LIBRARY_FUSIONS)."""
+        YNNPACK on a CPU (see _NO_LIBRARY_FUSIONS). `no_ink_digit_probability`: the chance
+        that a crop preprocessing finds empty held a digit after all (spread over the ten
+        digits), so that even an empty box is never read as certain."""
         if not batch_sizes or any(size < 1 for size in batch_sizes):
             raise ValueError(f"batch sizes must be positive, got {batch_sizes}")
         if pipeline_crops < 1:
             raise ValueError(f"pipeline_crops must be positive, got {pipeline_crops}")
         if not 0.0 < screen_threshold <= 1.0:
             raise ValueError(f"screen_threshold must be in (0, 1], got {screen_threshold}")
+        if not 0.0 <= no_ink_digit_probability < 1.0:
+            raise ValueError("no_ink_digit_probability must be in [0, 1), got "
+                             f"{no_ink_digit_probability}")
+        self.no_ink_probs = np.full(NUM_CLASSES, no_ink_digit_probability / DIGIT_CLASSES,
+                                    np.float32)
+        self.no_ink_probs[BLANK] = 1.0 - no_ink_digit_probability
         self.metadata = metadata
         self.batch_sizes = tuple(sorted(set(batch_sizes)))
         self.preprocess_config = preprocess_config
@@ -199,7 +208,8 @@ class DigitReader:
                    preprocess_threads=settings.preprocess_threads,
                    pipeline_crops=settings.reader_pipeline_crops, screen=screen,
                    screen_threshold=threshold, ensemble=ensemble,
-                   cpu_library_fusions=settings.cpu_library_fusions)
+                   cpu_library_fusions=settings.cpu_library_fusions,
+                   no_ink_digit_probability=settings.no_ink_digit_probability)
 
     def without_screen(self) -> DigitReader:
         """The same reader with the full model alone (its compiled functions shared)."""
@@ -319,7 +329,7 @@ class DigitReader:
             read = np.concatenate([self._collect(step) for _, step in pending])
             full_read[rows] = self._second_look(read, np.concatenate(inked_images))
             probs[rows] = read
-        probs[no_ink, BLANK] = 1.0  # nothing on the paper: blank without asking the CNN
+        probs[no_ink] = self.no_ink_probs  # nothing on the paper: blank without the CNN
         labels = probs.argmax(axis=1)
         return ReadBatch(labels, probs[np.arange(len(labels)), labels], probs, no_ink,
                          full_read)

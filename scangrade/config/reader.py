@@ -72,6 +72,12 @@ class ReaderSettings(BaseSettings):
         description="Crops per step of a large read: one step is cleaned while the CNN reads "
         "the one before, so preprocessing and inference overlap.",
     )
+    no_ink_digit_probability: float = Field(
+        default=0.0005, ge=0, lt=1,
+        description="How likely a box that preprocessing finds empty held a digit after all "
+        "(a stroke too faint or small to keep): the reader's probabilities of such a box. "
+        "From `scangrade eval reader`: written digits called blank on the scan path (0.05%).",
+    )
     confidence_threshold: float = Field(
         default=0.998,
         description="Digits read below this confidence are sent to review. Chosen with "

@@ -3,12 +3,19 @@ writes them, with chosen digits and confidences."""
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 from model.inference.classes import BLANK, NUM_CLASSES
+from scangrade.settings import get_settings
+from worker.grading import Exam, grade_and_report
 from worker.scan.results import BoxRead, PageResult, PageStatus
 from worker.sheets.layout import Layout
 from worker.sheets.units import MM_PER_INCH
 
 DPI = 100
+NEVER_WRONG = 0.99999  # the confidence of pages_from_truth's reads
 
 
 def small_layout(
@@ -142,9 +149,8 @@ def pages_from_truth(truth: dict, layout: Layout) -> list[PageResult]:
             )
             quad = (corners[:, :2] / corners[:, 2:]).tolist()
             digit = digits[(cell.field, cell.index)]
-            boxes.append(
-                box(cell.field, cell.index, " " if digit is None else str(digit), quad=quad)
-            )
+            boxes.append(box(cell.field, cell.index, " " if digit is None else str(digit),
+                             confidence=NEVER_WRONG, quad=quad))
         pages.append(
             PageResult(
                 source_page=page["source_page"],
@@ -175,3 +181,44 @@ def true_scores(truth: dict, exam) -> dict[str, float]:
             if answer is not None and questions[qid].key.accepts(answer)
         )
     return scores
+
+
+SMALL_CLASS_KEY = "question,answer\nq1,12\nq2,7|07\nq3,0\nq4,45\n"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "Excel needs the UTF-8 BOM"
+    assert b"\r\n" in raw or raw.count(b"\n") == 0
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+
+
+def grade_small_class(tmp_path: Path):
+    """Ann right, Bob unsure whether q4 is 45 or 46, a name that is a formula, a missing ID,
+    and a roster student who handed nothing in."""
+    layout = small_layout()
+    layout_path = tmp_path / "in" / "layout.yaml"
+    layout_path.parent.mkdir()
+    layout_path.write_text(layout.to_yaml(), encoding="utf-8")
+    (tmp_path / "in" / "key.csv").write_text(SMALL_CLASS_KEY)
+    (tmp_path / "in" / "roster.csv").write_text(
+        'student_id,name,class,email\n1234,Ann Müller,5a,ann@school.example\n'
+        '5678,=HYPERLINK("http://x"),-5b,\n9999,Absent,5a,\n',
+        encoding="utf-8",
+    )
+    exam = Exam.load(layout_path, tmp_path / "in" / "key.csv", tmp_path / "in" / "roster.csv")
+    pages = [
+        page_result(
+            layout, 1, {"student_id": "1234", "q1": "12", "q2": "  7", "q3": "0", "q4": "45"}
+        ),
+        page_result(
+            layout,
+            2,
+            {"student_id": "5678", "q1": "13", "q2": "7", "q4": "45"},
+            unsure={("q4", 1): (0.6, 6)},
+        ),
+        page_result(layout, 3, {"student_id": "    ", "q1": "12", "q2": "7 7"}),
+    ]
+    out = tmp_path / "out"
+    summary = grade_and_report(pages, exam, out, settings=get_settings())
+    return out, summary

@@ -4,17 +4,22 @@
 output folder; the CLI and the Celery chord callback both call it.
 """
 
-from worker.grading.errors import AnswerKeyError, GradingInputError, OverridesError, RosterError
+from worker.grading.errors import (
+    AnswerKeyError,
+    CorrectionsError,
+    GradingInputError,
+    RosterError,
+)
 from worker.grading.exam import Exam
 from worker.grading.run import grade_and_report, regrade
 from worker.grading.summary import GradingSummary
 
 __all__ = [
     "AnswerKeyError",
+    "CorrectionsError",
     "Exam",
     "GradingInputError",
     "GradingSummary",
-    "OverridesError",
     "RosterError",
     "grade_and_report",
     "regrade",

@@ -1,13 +1,30 @@
-"""Reading the small CSV files teachers write: any spreadsheet's export, errors with lines."""
+"""The CSV files of grading: reading the small files teachers write (any spreadsheet's export,
+errors naming their line) and writing reports every spreadsheet opens.
+
+Written: UTF-8 with a byte-order mark and CRLF line ends. Excel only detects UTF-8 in a CSV by
+its BOM (without it, names like "Müller" come out garbled), and LibreOffice, Google Sheets and
+Python's csv module ("utf-8-sig") all accept it. Comma-separated, first row the header.
+
+Formula injection: a text cell starting with = + - @ or a tab or carriage return would be run
+as a formula by a spreadsheet, so it is written with a leading apostrophe (OWASP's advice).
+Numbers are written as numbers and never neutralised: a negative discrimination index is data,
+not a formula. Answers are digit strings (boxes cannot hold signs), so they never start with
+one of those characters.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from scangrade.atomic import replacing
 from worker.grading.errors import GradingInputError
 
+ENCODING = "utf-8-sig"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Spreadsheets export CSV with a BOM (Excel "CSV UTF-8"), without one, or in the Windows code
 # page (Excel's plain "CSV"); UTF-8 is tried first because cp1252 would accept almost anything.
 _ENCODINGS = ("utf-8-sig", "cp1252")
@@ -99,3 +116,26 @@ def parse_csv(
         rows.append(CsvRow(reader.line_num, values, extra))
     assert header is not None
     return CsvTable(source, header, rows)
+
+
+def cell(value: object) -> str:
+    """One CSV cell: numbers as numbers, text neutralised against formula injection."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.3f}".rstrip("0")
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Writes the file whole (scangrade.atomic): a reader never sees half a report."""
+    with replacing(path, "w", encoding=ENCODING, newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow([cell(h) for h in header])
+        for row in rows:
+            writer.writerow([cell(v) for v in row])

@@ -24,5 +24,7 @@ class RosterError(GradingInputError):
     """The roster CSV is malformed."""
 
 
-class OverridesError(GradingInputError):
-    """The overrides CSV is malformed or names a student or question that does not exist."""
+class CorrectionsError(GradingInputError):
+    """A corrections file (or the journal) is malformed, or a row names a student, question
+    or value that does not exist on these sheets."""
+

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
+from worker.grading.corrections import CopyOverrides
 from worker.grading.exam import Exam
 from worker.grading.identify import IdentifySettings, Identity, identify
-from worker.grading.overrides import CopyOverrides
+from worker.grading.key import normalize_answer
+from worker.grading.outcome import (
+    AnswerPrior,
+    estimate_prior,
+    estimate_share,
+    near_misses,
+)
 from worker.grading.review import review_reasons
 from worker.grading.roster import RosterStudent
-from worker.grading.score import Response, score_question
+from worker.grading.score import Outcome, Response, decide, score_question
 from worker.grading.students import StudentSheets, UnassignedPage, group_pages
 from worker.scan.results import PageResult
 from worker.sheets.layout import STUDENT_ID
@@ -60,11 +68,47 @@ class Gradebook:
 
 def identify_settings(settings) -> IdentifySettings:
     return IdentifySettings(
-        confidence_threshold=settings.confidence_threshold,
+        review_risk=settings.id_review_risk,
         min_probability=settings.id_match_min_probability,
-        min_ratio=settings.id_match_min_ratio,
         probability_floor=settings.id_probability_floor,
     )
+
+
+def class_priors(
+    exam: Exam, students: list[list[Response]], settings
+) -> dict[str, AnswerPrior]:
+    """How this class answers each graded question, from the reads themselves (a teacher's
+    corrections are left out, so correcting one answer never moves another's review)."""
+    default = AnswerPrior(settings.prior_correct_share, settings.prior_blank_share,
+                          settings.prior_near_miss_share, settings.prior_shifted_share)
+    counted = (Outcome.CORRECT, Outcome.INCORRECT, Outcome.BLANK)
+    near = wrong = shifted = written = 0
+    counts: dict[str, Counter] = {}
+    for responses in students:
+        for question, response in zip(exam.questions, responses, strict=True):
+            if question.key is None or response.read_outcome not in counted:
+                continue
+            counts.setdefault(question.id, Counter())[response.read_outcome] += 1
+            if response.read_digits:
+                written += 1
+                shifted += response.boxes[0].blank
+            if response.read_outcome == Outcome.INCORRECT:
+                wrong += 1
+                near += normalize_answer(response.read_digits) in near_misses(
+                    question.key.answers, question.boxes)
+    near_share = estimate_share(near, wrong, default.near_miss_share, settings.prior_strength)
+    shifted_share = estimate_share(shifted, written, default.shifted_share,
+                                   settings.prior_strength)
+    return {
+        question.id: estimate_prior(
+            counts.get(question.id, Counter())[Outcome.CORRECT],
+            counts.get(question.id, Counter())[Outcome.BLANK],
+            counts.get(question.id, Counter()).total(),
+            default, settings.prior_strength, near_share, shifted_share,
+        )
+        for question in exam.questions
+        if question.key is not None
+    }
 
 
 def grade(
@@ -83,21 +127,30 @@ def grade(
     )
     roster_by_id = exam.roster.by_id() if exam.roster is not None else {}
 
-    students = []
+    scored = {}
     for sheets in grouping.students:
         answers = overrides.answers.get(sheets.copy, {})
         fields = sheets.fields()
-        responses = []
-        for question in exam.questions:
-            unread = question.page in sheets.unread_pages
-            boxes = None if unread else fields.get(question.id, [])
-            responses.append(
-                score_question(
-                    question, boxes, settings.confidence_threshold, answers.get(question.id)
-                )
+        scored[sheets.copy] = [
+            score_question(
+                question,
+                None if question.page in sheets.unread_pages else fields.get(question.id, []),
+                answers.get(question.id),
             )
+            for question in exam.questions
+        ]
+    priors = class_priors(exam, list(scored.values()), settings)
+    for responses in scored.values():
+        for question, response in zip(exam.questions, responses, strict=True):
+            if question.id in priors:
+                decide(response, priors[question.id], settings.review_risk,
+                       settings.review_read_doubt)
+
+    students = []
+    for sheets in grouping.students:
+        responses = scored[sheets.copy]
         identity = identities[sheets.copy]
-        reasons = review_reasons(sheets.problems, identity, responses)
+        reasons = review_reasons(sheets.problems, identity, responses, exam.questions)
         needs_review = bool(reasons)
         if overrides.reviewed.get(sheets.copy):
             needs_review = False

@@ -1,14 +1,16 @@
 """Who wrote each sheet: the student ID from the handwritten ID boxes.
 
-Without a roster the ID is the digits read, flagged when a box is unsure or blank. With a
+Without a roster the ID is the digits read, flagged when a box is blank or when the whole ID
+is less probable than 1 - `review_risk` (the product of its boxes' probabilities). With a
 roster, sheets are matched to roster students by the assignment that is most probable overall
 (maximum total log-probability of the IDs under the per-digit reads, solved exactly with the
 Hungarian method), so an unsure digit is resolved by the students who are actually in the
-class, and two sheets never get the same student. A sheet is flagged when its match is
-improbable (it matches nobody well), ambiguous (another roster ID is almost as probable), or
-when another sheet's ID reads as the same student. With a roster an unsure ID digit does not
-by itself send a sheet to review: the match's probability and margin over the next roster ID
-measure how sure the ID is, which is what the per-digit threshold stands for without one.
+class, and two sheets never get the same student. A sheet is flagged only when the match
+itself is uncertain: it matches nobody well (the ID is improbable for every roster student:
+a student not on the roster, or a confidently misread digit), another roster student takes
+more than `review_risk` of the probability (how sure the match is, with every roster student
+equally likely beforehand), or another sheet reads as the same student. An unsure digit that
+no other roster ID shares does not send the sheet to review.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
 
 from model.inference.classes import DIGIT_CLASSES
 from worker.grading.roster import Roster
@@ -29,10 +32,9 @@ UNREAD_DIGIT = "?"
 
 @dataclass(frozen=True)
 class IdentifySettings:
-    confidence_threshold: float  # per-digit, used without a roster
-    min_probability: float
-    min_ratio: float
-    probability_floor: float
+    review_risk: float  # an ID less sure than 1 - this goes to review
+    min_probability: float  # a roster match less probable than this matches nobody well
+    probability_floor: float  # per-digit probabilities are clipped to this before logs
 
 
 @dataclass
@@ -40,7 +42,9 @@ class Identity:
     student_id: str  # "" when unknown
     read_id: str  # digits as read box by box, "?" for a blank or missing box
     name: str = ""
-    probability: float | None = None  # of student_id under the per-digit reads
+    # how sure the ID is: without a roster the probability of the digits read, with one the
+    # probability that the sheet is this roster student's
+    probability: float | None = None
     reasons: list[str] = field(default_factory=list)  # why the ID needs review
     on_roster: bool = False
     corrected: bool = False  # set by a teacher's override
@@ -76,12 +80,11 @@ def _digit_probs(boxes: list[BoxRead], id_digits: int) -> np.ndarray | None:
     return np.array([by_index[i].probs[:DIGIT_CLASSES] for i in range(id_digits)], dtype=float)
 
 
-def _unsure_boxes(boxes: list[BoxRead], threshold: float) -> list[str]:
-    return [
-        f"ID box {b.index + 1} read as {'blank' if b.blank else b.digit} at {percent(b.confidence)}"
-        for b in sorted(boxes, key=lambda b: b.index)
-        if b.confidence < threshold or b.blank
-    ]
+def _id_probability(boxes: list[BoxRead]) -> float:
+    probability = 1.0
+    for box in boxes:
+        probability *= box.confidence
+    return probability
 
 
 def _without_roster(
@@ -93,8 +96,18 @@ def _without_roster(
         identity = Identity(_shown(read), read)
         if len(boxes) < id_digits:
             identity.reasons.append("ID boxes not read (page missing or unreadable)")
-        else:
-            identity.reasons.extend(_unsure_boxes(boxes, settings.confidence_threshold))
+            result[copy] = identity
+            continue
+        identity.probability = _id_probability(boxes)
+        empty = [str(b.index + 1) for b in sorted(boxes, key=lambda b: b.index) if b.blank]
+        if empty:
+            identity.reasons.append(f"ID read as {read}: box {', '.join(empty)} empty")
+        elif 1.0 - identity.probability > settings.review_risk:
+            box = min(boxes, key=lambda b: b.confidence)
+            identity.reasons.append(
+                f"ID read as {read} is unsure ({percent(identity.probability)} sure): box"
+                f" {box.index + 1} could be {_runner_up_digit(box)}"
+            )
         result[copy] = identity
     counts = Counter(i.student_id for i in result.values() if i.student_id)
     for copy, identity in result.items():
@@ -106,6 +119,11 @@ def _without_roster(
             ]
             identity.reasons.append(f"ID {identity.student_id} is also on copy {', '.join(others)}")
     return result
+
+
+def _runner_up_digit(box: BoxRead) -> str:
+    ranked = sorted(range(DIGIT_CLASSES), key=lambda d: box.probs[d], reverse=True)
+    return str(next(d for d in ranked if d != box.digit))
 
 
 def identify(
@@ -198,12 +216,15 @@ def identify(
                 ],
             )
             continue
-        identity = Identity(student.student_id, read, student.name, math.exp(logp), on_roster=True)
-        others = np.delete(scores[row], col)
-        if others.size and logp - float(others.max()) < math.log(settings.min_ratio):
-            rival = candidates[int(np.argsort(scores[row])[-2 if int(best[row]) == col else -1])]
+        # How sure the match is: this student's share of the probability over the roster.
+        posterior = math.exp(logp - float(logsumexp(scores[row])))
+        identity = Identity(student.student_id, read, student.name, posterior, on_roster=True)
+        if 1.0 - posterior > settings.review_risk:
+            order = np.argsort(scores[row])[::-1]
+            rival = candidates[int(next(c for c in order if c != col))]
             identity.reasons.append(
-                f"ID read as {read} could also be {rival.student_id} ({rival.name})"
+                f"ID read as {read} could also be {rival.student_id} {rival.name}"
+                f" ({percent(posterior)} sure it is {student.student_id})"
             )
         if plausible[row] and claims[int(best[row])] > 1:
             rivals = [

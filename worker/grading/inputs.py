@@ -4,6 +4,7 @@ reads as JSON lines and copies of the layout, key, roster and scans, with a mani
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,13 +13,15 @@ from typing import Any
 
 from worker.grading.errors import GradingInputError
 from worker.grading.exam import Exam
+from worker.grading.key import load_key
 from worker.scan.pdf import PdfInfo, count_pages
+from worker.scan.previews import PreviewFolder, preview_path
 from worker.scan.results import PageResult
 
 INPUTS_DIR = "inputs"
 PAGES_FILE = "pages.jsonl"
 MANIFEST_FILE = "manifest.json"
-OVERRIDES_FILE = "overrides.csv"
+PREVIEWS_DIR = "pages"  # the page images the read pass kept (worker.scan.previews)
 
 
 @dataclass
@@ -41,11 +44,41 @@ def _copy_into(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
+def previews_dir(out_dir: Path) -> Path:
+    """Where a report folder keeps its page images (the CLI's read pass writes them there)."""
+    return Path(out_dir) / INPUTS_DIR / PREVIEWS_DIR
+
+
+def fresh_previews(out_dir: Path, dpi: int, jpeg_quality: int) -> PreviewFolder:
+    """An empty page-image folder in the report folder for a read pass to fill."""
+    folder = previews_dir(out_dir)
+    shutil.rmtree(folder, ignore_errors=True)
+    return PreviewFolder(folder, dpi, jpeg_quality)
+
+
+def _save_previews(pages: list[PageResult], previews: Path, out_dir: Path) -> None:
+    """Links (or copies, across filesystems) each page's image into the folder."""
+    target = previews_dir(out_dir)
+    if target.exists() and target.resolve() == Path(previews).resolve():
+        return  # written there by the read pass
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for page in pages:
+        source = preview_path(previews, page.source_page)
+        if not source.is_file():
+            continue
+        try:
+            os.link(source, preview_path(target, page.source_page))
+        except OSError:
+            shutil.copyfile(source, preview_path(target, page.source_page))
+
+
 def save_inputs(
     pages: list[PageResult], exam: Exam, scans: Sequence[PdfInfo], out_dir: Path,
-    problems: list[str],
+    problems: list[str], previews: Path | None = None,
 ) -> None:
-    """Saves the run's inputs; a scan file that is gone is added to `problems`."""
+    """Saves the run's inputs, with the page images in `previews`; a scan file that is gone
+    is added to `problems`."""
     inputs = out_dir / INPUTS_DIR
     (inputs / "scans").mkdir(parents=True, exist_ok=True)
     with open(inputs / PAGES_FILE, "w", encoding="utf-8") as f:
@@ -83,12 +116,26 @@ def save_inputs(
         saved_scans.append({"file": str(target.relative_to(inputs)), "pages": scan.n_pages})
     files["scans"] = saved_scans
     files["problems"] = problems  # what went wrong reading, for the summary of a regrade
+    if previews is not None:
+        _save_previews(pages, previews, out_dir)
     (inputs / MANIFEST_FILE).write_text(json.dumps(files, indent=2) + "\n", encoding="utf-8")
 
 
-def save_overrides(out_dir: Path, overrides_path: Path) -> None:
-    """Keeps a copy of the corrections file the reports were regraded with."""
-    _copy_into(overrides_path, out_dir / INPUTS_DIR / OVERRIDES_FILE)
+def replace_key(out_dir: Path, exam: Exam, key_path: Path) -> Exam:
+    """The exam with a corrected answer key, which becomes the folder's saved key; raises
+    AnswerKeyError (naming the line) before anything is written when the key is bad."""
+    key = load_key(key_path)
+    corrected = Exam.from_parts(exam.layout, key, exam.roster)
+    inputs = out_dir / INPUTS_DIR
+    manifest_path = inputs / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    target = inputs / manifest.get("key", "key.csv")
+    _copy_into(key_path, target)
+    manifest["key"] = target.name
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    corrected.layout_path, corrected.key_path = exam.layout_path, target
+    corrected.roster_path = exam.roster_path
+    return corrected
 
 
 def load_saved(out_dir: str | Path, load_exam: bool = True) -> SavedInputs:

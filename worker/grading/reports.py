@@ -1,35 +1,34 @@
-"""The CSV reports: students.csv, responses.csv, questions.csv, pages.csv.
-
-Encoding: UTF-8 with a byte-order mark and CRLF line ends. Excel only detects UTF-8 in a CSV by
-its BOM (without it, names like "Müller" come out garbled), and LibreOffice, Google Sheets and
-Python's csv module ("utf-8-sig") all accept it. Comma-separated, first row the header.
-
-Formula injection: a text cell starting with = + - @ or a tab or carriage return would be run
-as a formula by a spreadsheet, so it is written with a leading apostrophe (OWASP's advice).
-Numbers are written as numbers and never neutralised: a negative discrimination index is data,
-not a formula. Answers are digit strings (boxes cannot hold signs), so they never start with
-one of those characters.
-"""
+"""The CSV reports: students.csv, responses.csv, questions.csv, pages.csv, review.csv and
+the gradebook exports (how they are encoded: worker.grading.csvfile)."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from worker.grading.corrections import REVIEWED
+from worker.grading.csvfile import write_csv
 from worker.grading.grade import Gradebook, StudentResult
 from worker.grading.items import ItemStats
-from worker.grading.outputs import PAGES_CSV, QUESTIONS_CSV, RESPONSES_CSV, STUDENTS_CSV
+from worker.grading.outputs import (
+    CANVAS_CSV,
+    MOODLE_CSV,
+    PAGES_CSV,
+    QUESTIONS_CSV,
+    RESPONSES_CSV,
+    REVIEW_CSV,
+    STUDENTS_CSV,
+)
+from worker.grading.score import Outcome
 from worker.scan.results import PageResult
 from worker.sheets.layout import STUDENT_ID
 
-ENCODING = "utf-8-sig"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REASON_SEPARATOR = "; "
+GRADED, ABSENT = "graded", "absent"  # students.csv status: a sheet was graded / none came in
 
 STUDENT_COLUMNS = (
     STUDENT_ID,
     "name",
+    "status",
     "score",
     "max_score",
     "percent",
@@ -45,6 +44,7 @@ RESPONSE_COLUMNS = (
     "answer",
     "key",
     "outcome",
+    "outcome_probability",
     "correct",
     "points",
     "max_points",
@@ -66,28 +66,18 @@ QUESTION_COLUMNS = (
     "discrimination",
 )
 PAGE_COLUMNS = ("pdf_page", "status", "exam_id", "copy", "sheet_page", STUDENT_ID, "note")
-
-
-def cell(value: object) -> str:
-    """One CSV cell: numbers as numbers, text neutralised against formula injection."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else f"{value:.3f}".rstrip("0")
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    with open(path, "w", encoding=ENCODING, newline="") as f:
-        writer = csv.writer(f, lineterminator="\r\n")
-        writer.writerow([cell(h) for h in header])
-        for row in rows:
-            writer.writerow([cell(v) for v in row])
+# review.csv: fill in `value` and pass the file back with `scangrade regrade DIR --overrides`
+REVIEW_COLUMNS = ("student", "copy", "name", "question", "read", "probability", "key",
+                  "value", "reason")
+# Moodle's grade import (Grades > Import > CSV file) maps a user field to each column; its own
+# export writes these names, and "ID number" maps to the users' idnumber field.
+MOODLE_COLUMNS = ("First name", "Last name", "ID number", "Email address")
+# Canvas's gradebook import (Grades > Import) matches students by ID, SIS User ID or SIS Login
+# ID; a column named after no assignment creates one, and the "Points Possible" row under the
+# header gives its points.
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+CANVAS_POINTS_ROW = "Points Possible"
+EMAIL_COLUMNS = ("email", "e-mail", "email address", "mail")  # a roster's email column
 
 
 def _extra_columns(book: Gradebook) -> list[str]:
@@ -95,6 +85,7 @@ def _extra_columns(book: Gradebook) -> list[str]:
 
 
 def student_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
+    """Every graded sheet, then every roster student without one (status absent)."""
     extra = _extra_columns(book)
     questions = [q.id for q in book.exam.questions]
     header = [*STUDENT_COLUMNS, *questions, *STUDENT_TRAILING_COLUMNS, *extra]
@@ -105,6 +96,7 @@ def student_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
             [
                 s.student_id,
                 s.name,
+                GRADED,
                 s.score,
                 s.max_score,
                 s.percent,
@@ -118,6 +110,10 @@ def student_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
                 *[s.extra.get(c, "") for c in extra],
             ]
         )
+    for r in book.absent:
+        rows.append([r.student_id, r.name, ABSENT, None, book.exam.max_score, None, False,
+                     "no sheet in the scans", *[None] * len(questions), None, None, None, None,
+                     *[r.extra.get(c, "") for c in extra]])
     return header, rows
 
 
@@ -125,6 +121,7 @@ def response_rows(book: Gradebook) -> list[list[object]]:
     rows = []
     for s in book.students:
         for question, r in zip(book.exam.questions, s.responses, strict=True):
+            probability = r.outcome_probability
             rows.append(
                 [
                     s.student_id,
@@ -134,16 +131,80 @@ def response_rows(book: Gradebook) -> list[list[object]]:
                     r.answer,
                     "|".join(question.key.answers) if question.key else "",
                     str(r.outcome),
+                    round(probability, 4) if probability is not None else None,
                     r.outcome == "correct",
                     r.points,
                     r.max_points,
                     " ".join("_" if b.blank or b.digit is None else str(b.digit) for b in r.boxes),
                     " ".join(f"{b.confidence:.3f}" for b in r.boxes),
                     " ".join(str(f) for f in r.flags),
-                    s.needs_review,
+                    r.needs_review and s.needs_review,
                 ]
             )
     return rows
+
+
+def _named(book: Gradebook, s: StudentResult) -> str:
+    """How review.csv names a student: the ID when it names one sheet, else the copy."""
+    return s.student_id if s.student_id and len(book.copies_by_id()[s.student_id]) == 1 \
+        else f"copy:{s.copy}"
+
+
+def review_rows(book: Gradebook) -> list[list[object]]:
+    """One row per thing to check, in students.csv order: the ID, each unsure answer, and
+    a `reviewed` row for what no value can fix (a missing or doubled page)."""
+    rows: list[list[object]] = []
+    for s in book.students:
+        if not s.needs_review:
+            continue
+        who = [_named(book, s), s.copy, s.name]
+        for reason in s.sheets.problems:
+            rows.append([*who, REVIEWED, "", None, "", "", reason])
+        if s.identity.reasons:
+            probability = s.identity.probability
+            rows.append([*who, STUDENT_ID, s.identity.student_id or s.identity.read_id,
+                         round(probability, 4) if probability is not None else None, "", "",
+                         REASON_SEPARATOR.join(s.identity.reasons)])
+        for question, r in zip(book.exam.questions, s.responses, strict=True):
+            if not r.needs_review:
+                continue
+            unread = r.outcome == Outcome.UNREAD
+            reason = next((x for x in s.review_reasons if x.startswith(f"{r.question}:")),
+                          "not read: the page with this question is missing or unreadable"
+                          if unread else "")
+            probability = r.outcome_probability
+            rows.append([*who, r.question, "" if unread else (r.answer or "blank"),
+                         round(probability, 4) if probability is not None else None,
+                         "|".join(question.key.answers) if question.key else "", "", reason])
+    return rows
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """(first, last) as Moodle wants them: the last word is taken as the last name."""
+    first, _, last = name.strip().rpartition(" ")
+    return (first, last) if first else (last, "")
+
+
+def _email(book: Gradebook, s: StudentResult) -> str:
+    for column in _extra_columns(book):
+        if column.lower() in EMAIL_COLUMNS:
+            return s.extra.get(column, "")
+    return ""
+
+
+def moodle_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
+    """Identified students and their score, one grade column named after the exam."""
+    header = [*MOODLE_COLUMNS, book.exam.layout.name]
+    rows = [[*_split_name(s.name), s.student_id, _email(book, s), s.score]
+            for s in book.students if s.student_id]
+    return header, rows
+
+
+def canvas_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
+    header = [*CANVAS_COLUMNS, book.exam.layout.name]
+    rows: list[list[object]] = [[CANVAS_POINTS_ROW, "", "", "", "", book.exam.max_score]]
+    rows += [[s.name, "", s.student_id, "", "", s.score] for s in book.students if s.student_id]
+    return header, rows
 
 
 def question_rows(stats: list[ItemStats]) -> list[list[object]]:
@@ -193,12 +254,14 @@ def write_reports(
     book: Gradebook, stats: list[ItemStats], pages: list[PageResult], out_dir: Path
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    header, rows = student_rows(book)
     tables = {
-        STUDENTS_CSV: (header, rows),
+        STUDENTS_CSV: student_rows(book),
         RESPONSES_CSV: (RESPONSE_COLUMNS, response_rows(book)),
         QUESTIONS_CSV: (QUESTION_COLUMNS, question_rows(stats)),
         PAGES_CSV: (PAGE_COLUMNS, page_rows(book, pages)),
+        REVIEW_CSV: (REVIEW_COLUMNS, review_rows(book)),
+        MOODLE_CSV: moodle_rows(book),
+        CANVAS_CSV: canvas_rows(book),
     }
     for name, (columns, table) in tables.items():
         write_csv(out_dir / name, columns, table)

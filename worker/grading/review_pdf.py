@@ -1,10 +1,12 @@
-"""review.pdf: every scanned page re-rasterized from the source PDF and annotated.
+"""review.pdf: every scanned page with what was read on it, for the teacher's check.
 
-Each digit box is outlined in the colour of its question's outcome (green correct, red wrong,
-amber when the reader was unsure of that box) with the digit read and its confidence in
-percent above it; a header band names the student, the score and the review reasons. Pages
-that need a teacher's eye come first: students needing review, then pages that belong to no
-student, then everyone else.
+A first page explains the colours and how to send corrections back. Then the pages that need
+a teacher's eye come first: students needing review, then pages that belong to no student,
+then everyone else. Each digit box is outlined in the colour of its answer's grade (green
+right, red wrong or blank, amber unsure: check it, grey no key); beside each answer stand the
+key and the points, and above each box the digit read. A header names the student, the score
+and, in words, why the sheet needs review. Every student has a bookmark, and every word is
+real text, so a teacher can search the PDF for a name or an ID.
 
 Box corners come from the page results in scan pixels at the page's DPI. A page scanned
 sideways or upside down is turned upright by quarter turns (the residual skew is kept), so the
@@ -13,238 +15,215 @@ outlines land on the ink the reader saw.
 
 from __future__ import annotations
 
-import io
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen.canvas import Canvas
 
+from worker.grading.exam import Exam
 from worker.grading.grade import Gradebook, StudentResult
-from worker.grading.score import Outcome
+from worker.grading.marked_pages import (
+    AMBER,
+    GREEN,
+    GREY,
+    INK,
+    RED,
+    Colour,
+    PageImages,
+    band_height,
+    fonts,
+    header,
+    label,
+    outline,
+    start_page,
+    wrapped,
+)
+from worker.grading.review import OUTCOME_WORDS
+from worker.grading.score import Outcome, Response
 from worker.scan.pdf import PdfInfo
-from worker.scan.results import BoxRead, PageResult
+from worker.scan.results import PageResult
 from worker.sheets.layout import STUDENT_ID
 
-GREEN = (0, 140, 60)
-RED = (215, 30, 30)
-AMBER = (235, 150, 0)
-GREY = (120, 120, 120)
-HEADER_BG = (245, 245, 245)
 OUTCOME_COLOURS = {Outcome.CORRECT: GREEN, Outcome.INCORRECT: RED, Outcome.BLANK: RED}
-A4_INCHES = (8.27, 11.69)  # canvas for a page whose scan cannot be re-rasterized
-RASTER_CHUNK = 8  # pages per pdftoppm call: one process per chunk, bounded memory
-# Header text holds students' names (é, ı, ł, ж...): Pillow's built-in font covers ASCII only,
-# so a system DejaVu Sans is preferred, then reportlab's bundled Vera (Latin-1).
-FONT_FILES = ("DejaVuSans.ttf", "Vera.ttf")
-
-
-@lru_cache(maxsize=16)
-def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    import reportlab
-
-    bundled = Path(reportlab.__file__).parent / "fonts"
-    for name in FONT_FILES:
-        for candidate in (name, str(bundled / name)):
-            try:
-                return ImageFont.truetype(candidate, size)
-            except OSError:
-                continue
-    return ImageFont.load_default(size=size)
+LEGEND = (
+    (GREEN, "green", "the answer is right"),
+    (RED, "red", "the answer is wrong or blank"),
+    (AMBER, "amber", "unsure: check this answer or ID (the header says why)"),
+    (GREY, "grey", "no key for this question, or a page of no student"),
+)
+HEADER_SIZE = 9.0  # points
+LABEL_SIZE = 7.0
+LINE_WIDTH = 1.2
 
 
 @dataclass(frozen=True)
-class PageSheet:
+class ReviewPage:
     """One page of review.pdf before drawing."""
 
     page: PageResult
-    header: list[str]  # header lines, first is the title
-    alert: bool  # header drawn in the alert colour
-    colours: dict[tuple[str, int], tuple[int, int, int]]  # (field, index) -> outline colour
+    student: StudentResult | None  # None: a page that belongs to no student
+    section: str  # the bookmark group it is listed under
+    sheet_page: int
+    why: str = ""  # for a page of no student: why
 
 
-class ScanPages:
-    """Maps a global page number (pages of every scan in order) to (pdf, page in that pdf)."""
-
-    def __init__(self, scans: Sequence[PdfInfo]) -> None:
-        self.spans: list[tuple[Path, int, int]] = []  # (pdf, first global page, n pages)
-        start = 1
-        for scan in scans:  # page counts from the one inspection of each file
-            self.spans.append((scan.path, start, scan.n_pages))
-            start += scan.n_pages
-
-    def locate(self, number: int) -> tuple[Path, int] | None:
-        for pdf, first, count in self.spans:
-            if first <= number < first + count:
-                return pdf, number - first + 1
-        return None
+SECTIONS = ("Needs review", "Pages of no student", "Graded, nothing to check")
 
 
-def _score_line(s: StudentResult) -> str:
-    percent = f" ({s.percent:g}%)" if s.percent is not None else ""
-    who = " ".join(x for x in (s.student_id or "ID unknown", s.name) if x)
-    return f"{who} · {s.score:g}/{s.max_score:g}{percent} · copy {s.copy}"
-
-
-def _student_sheet(
-    s: StudentResult, sheet_page: int, page: PageResult, n_pages: int, threshold: float
-) -> PageSheet:
-    colours: dict[tuple[str, int], tuple[int, int, int]] = {}
-    for r in s.responses:
-        base = OUTCOME_COLOURS.get(r.outcome, GREY)
-        for b in r.boxes:
-            colours[(r.question, b.index)] = AMBER if b.confidence < threshold else base
-    id_colour = AMBER if s.identity.reasons else GREEN
-    for b in page.boxes:
-        if b.field == STUDENT_ID:
-            colours[(b.field, b.index)] = AMBER if b.confidence < threshold else id_colour
-    header = [f"{_score_line(s)} · sheet page {sheet_page}/{n_pages} · PDF page {page.source_page}"]
-    if s.needs_review:
-        header.append("NEEDS REVIEW: " + "; ".join(s.review_reasons))
-    return PageSheet(page, header, s.needs_review, colours)
-
-
-def plan_pages(book: Gradebook, pages: list[PageResult], threshold: float) -> list[PageSheet]:
+def plan_pages(book: Gradebook, pages: list[PageResult]) -> list[ReviewPage]:
     """The pages of review.pdf in order: review first."""
-    n_pages = book.exam.n_pages
     review, fine = [], []
     used: set[int] = set()
     for s in book.students:
         for sheet_page, page in sorted(s.sheets.pages.items()):
             used.add(page.source_page)
-            (review if s.needs_review else fine).append(
-                _student_sheet(s, sheet_page, page, n_pages, threshold)
-            )
+            group = review if s.needs_review else fine
+            group.append(ReviewPage(page, s, SECTIONS[0] if s.needs_review else SECTIONS[2],
+                                    sheet_page))
     reasons = {u.page.source_page: u.reason for u in book.unassigned}
-    stray = []
-    for page in sorted(pages, key=lambda p: p.source_page):
-        if page.source_page in used:
-            continue
-        why = reasons.get(page.source_page, "duplicate scan of a sheet page, not used")
-        stray.append(
-            PageSheet(
-                page, [f"PDF page {page.source_page}: not graded", f"NEEDS REVIEW: {why}"], True, {}
-            )
-        )
+    stray = [
+        ReviewPage(page, None, SECTIONS[1], 0,
+                   reasons.get(page.source_page, "duplicate scan of a sheet page, not used"))
+        for page in sorted(pages, key=lambda p: p.source_page)
+        if page.source_page not in used
+    ]
     return [*review, *stray, *fine]
 
 
-def upright_turn(rotation: int | None, width: float, height: float):
-    """Maps a point of the page as scanned to the page turned upright: PageResult.rotation is
-    the counterclockwise turn (PIL's Image.rotate with expand) that makes it upright."""
-    turns = {
-        90: lambda x, y: (y, width - x),
-        180: lambda x, y: (width - x, height - y),
-        270: lambda x, y: (height - y, x),
-    }
-    return turns.get(rotation or 0, lambda x, y: (x, y))
+def _who(s: StudentResult) -> str:
+    return " ".join(x for x in (s.student_id or "ID unknown", s.name) if x)
 
 
-def _label(box: BoxRead) -> tuple[str, str]:
-    """(what was read, its confidence): "_" for blank; 99% at most, as 100% would be a lie."""
-    read = "_" if box.blank or box.digit is None else str(box.digit)
-    return read, f"{min(99, int(box.confidence * 100))}%"
+def _score(s: StudentResult) -> str:
+    percent = f" ({s.percent:g}%)" if s.percent is not None else ""
+    return f"{s.score:g}/{s.max_score:g}{percent}"
 
 
-def draw_page(image: Image.Image, sheet: PageSheet, dpi: int, threshold: float) -> Image.Image:
-    """The annotated page: header band on top of the scan with every box outlined."""
-    image = image.convert("RGB")
-    scale = dpi / sheet.page.dpi if sheet.page.dpi else 1.0
-    turn = upright_turn(sheet.page.rotation, image.width, image.height)
-    if sheet.page.rotation in (90, 180, 270):
-        image = image.rotate(sheet.page.rotation, expand=True)
-    draw = ImageDraw.Draw(image)
-    digit_font = font(max(8, round(dpi * 0.12)))
-    percent_font = font(max(7, round(dpi * 0.085)))
-    line_width = max(1, round(dpi / 60))
-    for box in sheet.page.boxes:
-        colour = sheet.colours.get((box.field, box.index), GREY)
-        points = [turn(x * scale, y * scale) for x, y in box.quad]
-        draw.polygon(points, outline=colour, width=line_width)
-        if not box.blank or box.confidence < threshold:
-            left = min(x for x, _ in points)
-            top = min(y for _, y in points)
-            read, confidence = _label(box)
-            draw.text((left, top - 1), read, fill=colour, font=digit_font, anchor="lb")
-            after = left + draw.textlength(read, font=digit_font) + 1
-            draw.text((after, top - 1), confidence, fill=colour, font=percent_font, anchor="lb")
-    header_font = font(max(9, round(dpi * 0.14)))
-    sample = "abcdefghijklmnopqrstuvwxyz 0123456789"
-    char_width = header_font.getlength(sample) / len(sample)
-    chars_per_line = max(40, int(0.95 * image.width / char_width))
-    lines = [part for line in sheet.header for part in textwrap.wrap(line, chars_per_line) or [""]]
-    line_height = round(header_font.size * 1.35)
-    band = line_height * len(lines) + line_height // 2
-    page = Image.new("RGB", (image.width, image.height + band), HEADER_BG)
-    page.paste(image, (0, band))
-    header = ImageDraw.Draw(page)
-    for i, line in enumerate(lines):
-        colour = RED if sheet.alert and i > 0 else (0, 0, 0)
-        header.text(
-            (line_height // 2, line_height // 4 + i * line_height),
-            line,
-            fill=colour,
-            font=header_font,
-        )
-    return page
+def _header_lines(sheet: ReviewPage, n_pages: int) -> list[tuple[str, Colour, bool]]:
+    page = sheet.page
+    if sheet.student is None:
+        return [(f"PDF page {page.source_page}: not graded", INK, True),
+                (f"Why: {sheet.why}", AMBER, False)]
+    s = sheet.student
+    lines = [(f"{_who(s)} · {_score(s)} · copy {s.copy} · sheet page {sheet.sheet_page}/"
+              f"{n_pages} · PDF page {page.source_page}", INK, True)]
+    if s.needs_review:
+        lines += [(f"Check: {reason}", AMBER, False) for reason in s.review_reasons]
+    elif s.review_reasons:  # checked by the teacher: say so
+        lines.append(("Checked by the teacher: " + "; ".join(s.review_reasons), GREY, False))
+    return lines
 
 
-def _rasterize(scans: ScanPages, numbers: list[int], dpi: int) -> dict[int, Image.Image]:
-    """Global page number -> page image; pages that cannot be rendered are left out."""
-    from pdf2image import convert_from_path
+def _answer_colour(response: Response) -> Colour:
+    if response.needs_review:
+        return AMBER
+    return OUTCOME_COLOURS.get(response.outcome, GREY)
 
-    images: dict[int, Image.Image] = {}
-    located = [(n, scans.locate(n)) for n in sorted(numbers)]
-    runs: list[tuple[Path, list[tuple[int, int]]]] = []
-    for number, where in located:
-        if where is None:
-            continue
-        pdf, local = where
-        if (
-            runs
-            and runs[-1][0] == pdf
-            and runs[-1][1][-1][1] == local - 1
-            and len(runs[-1][1]) < RASTER_CHUNK
-        ):
-            runs[-1][1].append((number, local))
+
+def _answer_note(response: Response, key: str) -> str:
+    if response.outcome == Outcome.UNGRADED:
+        return "no key"
+    points = f"{response.points:g}/{response.max_points:g}"
+    if response.needs_review:
+        sure = f"{(response.outcome_probability or 0) * 100:.0f}%"
+        return f"check: {sure} sure it is {OUTCOME_WORDS.get(response.outcome, '?')}" \
+               f" · key {key} · {points}"
+    return f"key {key} · {points}"
+
+
+def draw_marks(canvas: Canvas, sheet: ReviewPage, images: PageImages, exam: Exam) -> None:
+    page = sheet.page
+    lines = _header_lines(sheet, exam.n_pages)
+    image = images.get(page)
+    # the band's width is known once the page is: measure with the scan's upright width
+    probe = image.width_px / image.dpi * 72 if (page.rotation or 0) % 180 == 0 \
+        else image.height_px / image.dpi * 72
+    lines = wrapped(lines, probe - 2 * HEADER_SIZE, HEADER_SIZE)
+    band = band_height(len(lines), HEADER_SIZE)
+    drawn = start_page(canvas, image, page, band)
+    header(canvas, drawn, band, lines, HEADER_SIZE)
+    if sheet.student is None:
+        for box in page.boxes:
+            outline(canvas, drawn, box.quad, GREY, LINE_WIDTH)
+        return
+    s = sheet.student
+    by_question = {r.question: r for r in s.responses}
+    keys = {q.id: "|".join(q.key.answers) if q.key else "" for q in exam.questions}
+    fields: dict[str, list] = {}
+    for box in page.boxes:
+        fields.setdefault(box.field, []).append(box)
+    for field, boxes in fields.items():
+        boxes.sort(key=lambda b: b.index)
+        if field == STUDENT_ID:
+            colour = AMBER if s.identity.reasons else GREEN
+            note = f"ID {s.student_id or '?'}" + (f" {s.name}" if s.name else "")
+        elif field in by_question:
+            response = by_question[field]
+            colour = _answer_colour(response)
+            note = _answer_note(response, keys.get(field, ""))
         else:
-            runs.append((pdf, [(number, local)]))
-    for pdf, run in runs:
-        try:
-            rendered = convert_from_path(
-                pdf, dpi=dpi, first_page=run[0][1], last_page=run[-1][1], grayscale=True
-            )
-        except Exception:
-            continue  # drawn on a blank canvas instead
-        for (number, _), image in zip(run, rendered, strict=False):
-            images[number] = image
-    return images
+            continue
+        right = 0.0
+        middle = 0.0
+        for box in boxes:
+            left, bottom, right, top = outline(canvas, drawn, box.quad, colour, LINE_WIDTH)
+            middle = (bottom + top) / 2
+            read = "" if box.blank or box.digit is None else str(box.digit)
+            if read:
+                label(canvas, read, left + 1, top + 1.5, LABEL_SIZE, colour, bold=True)
+        label(canvas, note, right + 3, middle - LABEL_SIZE / 3, LABEL_SIZE, colour)
 
 
-def _blank_canvas(page: PageResult, dpi: int) -> Image.Image:
-    if page.width_px and page.height_px and page.dpi:
-        size = (round(page.width_px * dpi / page.dpi), round(page.height_px * dpi / page.dpi))
-    else:
-        size = (round(A4_INCHES[0] * dpi), round(A4_INCHES[1] * dpi))
-    return Image.new("L", size, 255)
-
-
-def _render_chunk(
-    sheets: list[PageSheet], locator: ScanPages, dpi: int, threshold: float, jpeg_quality: int
-) -> list[bytes]:
-    """JPEG bytes of each annotated page of one chunk (consecutive scan pages)."""
-    images = _rasterize(locator, [sheet.page.source_page for sheet in sheets], dpi)
-    encoded = []
-    for sheet in sheets:
-        image = images.get(sheet.page.source_page) or _blank_canvas(sheet.page, dpi)
-        buffer = io.BytesIO()
-        draw_page(image, sheet, dpi, threshold).save(
-            buffer, format="JPEG", quality=jpeg_quality, dpi=(dpi, dpi)
-        )
-        encoded.append(buffer.getvalue())
-    return encoded
+def _legend_page(canvas: Canvas, book: Gradebook, plan: list[ReviewPage]) -> None:
+    canvas.setPageSize(A4)
+    _, height = A4
+    f = fonts()
+    y = height - 72
+    canvas.setFont(f.bold, 16)
+    canvas.setFillColorRGB(*INK)
+    canvas.drawString(56, y, f"Review: {book.exam.layout.name}")
+    y -= 26
+    students = len(book.students)
+    to_check = sum(s.needs_review for s in book.students)
+    stray = sum(1 for p in plan if p.student is None)
+    canvas.setFont(f.regular, 11)
+    for line in (f"{students} student{'s' if students != 1 else ''} graded;"
+                 f" {to_check} need{'s' if to_check == 1 else ''} a check,"
+                 f" {stray} page{'s' if stray != 1 else ''} belong{'s' if stray == 1 else ''}"
+                 " to no student.",
+                 "Their pages come first; use the bookmarks to jump to a student."):
+        canvas.drawString(56, y, line)
+        y -= 16
+    y -= 10
+    canvas.setFont(f.bold, 12)
+    canvas.drawString(56, y, "What the colours mean")
+    y -= 20
+    for colour, name, meaning in LEGEND:
+        canvas.setStrokeColorRGB(*colour)
+        canvas.setLineWidth(2)
+        canvas.rect(60, y - 3, 18, 14, stroke=1, fill=0)
+        canvas.setFillColorRGB(*INK)
+        canvas.setFont(f.regular, 11)
+        canvas.drawString(88, y, f"{name}: {meaning}")
+        y -= 22
+    canvas.drawString(56, y, "Above each box: the digit read. Beside each answer: the key and"
+                      " the points.")
+    y -= 30
+    canvas.setFont(f.bold, 12)
+    canvas.drawString(56, y, "Correcting what was read")
+    y -= 18
+    canvas.setFont(f.regular, 11)
+    for line in ("review.csv lists every check, one per row. Type the right answer (or ok,",
+                 "or blank) into its value column, then run:",
+                 "    scangrade regrade <this folder> --overrides review.csv",
+                 "Every report is rewritten; the corrections are kept in corrections.csv."):
+        canvas.drawString(56, y, line)
+        y -= 16
+    canvas.bookmarkPage("legend")
+    canvas.addOutlineEntry("How to read this file", "legend", level=0)
+    canvas.showPage()
 
 
 def write_review_pdf(
@@ -253,50 +232,34 @@ def write_review_pdf(
     scans: Sequence[PdfInfo],
     path: Path,
     dpi: int,
-    threshold: float,
     jpeg_quality: int,
-    workers: int = 1,
+    previews: Path | None = None,
 ) -> int:
-    """Writes review.pdf; returns its page count. Pages come from `scans` in order.
-
-    Chunks render in `workers` threads: pdftoppm runs as a subprocess and JPEG encoding
-    releases the GIL, so threads use several cores on a long batch."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import img2pdf
-
-    sheets = plan_pages(book, pages, threshold)
-    if not sheets:
-        _write_empty_pdf(path)
-        return 0
-    # Rasterize in scan order (consecutive pages share one pdftoppm call), write in plan order.
-    scan_order = sorted(range(len(sheets)), key=lambda i: sheets[i].page.source_page)
-    chunks = [scan_order[i : i + RASTER_CHUNK] for i in range(0, len(scan_order), RASTER_CHUNK)]
-    locator = ScanPages(list(scans))
-    encoded: dict[int, bytes] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        rendered = pool.map(
-            lambda chunk: _render_chunk(
-                [sheets[i] for i in chunk], locator, dpi, threshold, jpeg_quality
-            ),
-            chunks,
-        )
-        for chunk, images in zip(chunks, rendered, strict=True):
-            encoded.update(zip(chunk, images, strict=True))
-    # No date and img2pdf's own writer: the same grading gives a byte-identical review.pdf.
-    path.write_bytes(
-        img2pdf.convert(
-            [encoded[i] for i in range(len(sheets))], nodate=True, engine=img2pdf.Engine.internal
-        )
-    )
-    return len(sheets)
-
-
-def _write_empty_pdf(path: Path) -> None:
-    """A one-page PDF saying there was nothing to show (a PDF cannot have zero pages)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=True)
-    pdf.drawString(72, A4[1] - 72, "scangrade: no scanned pages to review.")
-    pdf.save()
+    """Writes review.pdf; returns its number of scanned pages (the legend page aside)."""
+    plan = plan_pages(book, pages)
+    images = PageImages(previews, scans, dpi, jpeg_quality)
+    # invariant: no date or random id, so the same grading gives a byte-identical PDF
+    canvas = Canvas(str(path), invariant=True, pageCompression=1)
+    canvas.setTitle(f"scangrade review: {book.exam.layout.name}")
+    canvas.setAuthor("scangrade")
+    _legend_page(canvas, book, plan)
+    section = None
+    seen: set[int] = set()
+    for number, sheet in enumerate(plan):
+        draw_marks(canvas, sheet, images, book.exam)
+        key = f"page-{number}"
+        canvas.bookmarkPage(key)
+        if sheet.section != section:
+            section = sheet.section
+            canvas.bookmarkPage(f"section-{number}")  # an entry needs a bookmark of its own
+            canvas.addOutlineEntry(section, f"section-{number}", level=0)
+        if sheet.student is not None and sheet.student.copy not in seen:
+            seen.add(sheet.student.copy)
+            s = sheet.student
+            title = f"{_who(s)} · {_score(s)}" + (" · check" if s.needs_review else "")
+            canvas.addOutlineEntry(title, key, level=1)
+        elif sheet.student is None:
+            canvas.addOutlineEntry(f"PDF page {sheet.page.source_page}", key, level=1)
+        canvas.showPage()
+    canvas.save()
+    return len(plan)

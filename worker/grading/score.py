@@ -2,7 +2,13 @@
 
 A student may write a short number anywhere in a field of boxes, so blank boxes before and
 after the digits are ignored. A blank box between digits is a gap: the digits are scored
-joined up but the answer is shown with `_` for the gap and sent to review.
+joined up and the answer is shown with `_` for the gap.
+
+Review is decided on the grade, not on single digits: the probability that the reported
+outcome (correct / incorrect / blank) is right comes from every box's class probabilities
+(worker.grading.outcome), and the answer goes to review only when the chance that it is wrong
+exceeds `review_risk`. An incorrect answer whose digits are unsure but which is incorrect
+whichever way it reads is not sent.
 """
 
 from __future__ import annotations
@@ -11,6 +17,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from worker.grading.exam import ExamQuestion
+from worker.grading.outcome import (
+    AnswerPrior,
+    Evidence,
+    OutcomeOdds,
+    evidence,
+    posterior,
+    reads_alone,
+)
 from worker.scan.results import BoxRead
 
 GAP_MARK = "_"
@@ -25,11 +39,14 @@ class Outcome(StrEnum):
 
 
 class Flag(StrEnum):
-    LOW_CONFIDENCE = "low-confidence"
-    GAP = "gap"
-    UNREAD = "unread"
+    UNSURE = "unsure"  # the outcome may not be what was read: review
+    GAP = "gap"  # a blank box between digits (scored joined up; shown with "_")
+    UNREAD = "unread"  # review: the page with these boxes is missing or unreadable
     NO_KEY = "no-key"
-    OVERRIDE = "override"
+    OVERRIDE = "override"  # a teacher's correction
+
+
+REVIEW_FLAGS = (Flag.UNSURE, Flag.UNREAD)
 
 
 @dataclass(frozen=True)
@@ -57,11 +74,15 @@ class Response:
     max_points: float  # 0 for an ungraded question
     boxes: list[BoxRead] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
-    low_confidence_boxes: list[int] = field(default_factory=list)  # box indexes
+    # P(the outcome is what was reported): 1.0 for a teacher's answer, None when not read
+    outcome_probability: float | None = None
+    read_digits: str = ""  # what the boxes read (before a teacher's correction), gaps removed
+    read_outcome: Outcome = Outcome.UNREAD  # the outcome of that read
+    evidence: Evidence | None = None  # what the boxes say, for a graded read
 
     @property
     def needs_review(self) -> bool:
-        return any(f in (Flag.LOW_CONFIDENCE, Flag.GAP, Flag.UNREAD) for f in self.flags)
+        return any(f in REVIEW_FLAGS for f in self.flags)
 
 
 def _outcome(question: ExamQuestion, digits: str) -> Outcome:
@@ -73,42 +94,53 @@ def _outcome(question: ExamQuestion, digits: str) -> Outcome:
 
 
 def score_question(
-    question: ExamQuestion,
-    boxes: list[BoxRead] | None,
-    confidence_threshold: float,
-    override: str | None = None,
+    question: ExamQuestion, boxes: list[BoxRead] | None, override: str | None = None
 ) -> Response:
-    """`boxes` None means the page was not read; `override` is a teacher's answer (digits)."""
+    """The read answer and its outcome; `boxes` None means the page was not read, `override`
+    is a teacher's answer (digits). Review is decided afterwards, with the class's prior
+    (`decide`)."""
     max_points = question.points if question.key is not None else 0.0
     flags: list[Flag] = [] if question.key is not None else [Flag.NO_KEY]
+    if boxes is None or len(boxes) != question.boxes:
+        response = Response(question.id, "", Outcome.UNREAD, 0.0, max_points,
+                            list(boxes or []), [*flags, Flag.UNREAD])
+    else:
+        read = answer_from_digits([None if b.blank else b.digit for b in boxes])
+        if read.gap:
+            flags.append(Flag.GAP)
+        outcome = _outcome(question, read.digits)
+        response = Response(
+            question.id, read.shown, outcome,
+            max_points if outcome == Outcome.CORRECT else 0.0, max_points, list(boxes), flags,
+            outcome_probability=1.0 if question.key is None else None,
+            read_digits=read.digits, read_outcome=outcome,
+            evidence=(evidence([b.probs for b in boxes], question.key.answers)
+                      if question.key is not None else None),
+        )
     if override is not None:
         outcome = _outcome(question, override)
-        points = max_points if outcome == Outcome.CORRECT else 0.0
-        return Response(
-            question.id,
-            override,
-            outcome,
-            points,
-            max_points,
-            list(boxes or []),
-            [*flags, Flag.OVERRIDE],
-        )
-    if boxes is None or len(boxes) != question.boxes:
-        return Response(
-            question.id,
-            "",
-            Outcome.UNREAD,
-            0.0,
-            max_points,
-            list(boxes or []),
-            [*flags, Flag.UNREAD],
-        )
-    read = answer_from_digits([None if b.blank else b.digit for b in boxes])
-    low = [b.index for b in boxes if b.confidence < confidence_threshold]
-    if low:
-        flags.append(Flag.LOW_CONFIDENCE)
-    if read.gap:
-        flags.append(Flag.GAP)
-    outcome = _outcome(question, read.digits)
-    points = max_points if outcome == Outcome.CORRECT else 0.0
-    return Response(question.id, read.shown, outcome, points, max_points, list(boxes), flags, low)
+        response.answer, response.outcome = override, outcome
+        response.points = max_points if outcome == Outcome.CORRECT else 0.0
+        response.flags = [f for f in response.flags if f not in REVIEW_FLAGS] + [Flag.OVERRIDE]
+        response.outcome_probability = 1.0
+    return response
+
+
+def _of(odds: OutcomeOdds, outcome: Outcome) -> float:
+    return {Outcome.CORRECT: odds.correct, Outcome.INCORRECT: odds.incorrect,
+            Outcome.BLANK: odds.blank}[outcome]
+
+
+def decide(response: Response, prior: AnswerPrior, review_risk: float,
+           read_doubt: float) -> None:
+    """Sets how sure the outcome is and flags the answer for review when the chance that the
+    outcome is not the one reported exceeds `review_risk`, or when the reads alone leave it
+    in more doubt than `read_doubt` (the class's prior settles small doubts, never a coin
+    toss)."""
+    if response.evidence is None or Flag.OVERRIDE in response.flags:
+        return
+    probability = _of(posterior(response.evidence, prior), response.outcome)
+    response.outcome_probability = probability
+    read_probability = _of(reads_alone(response.evidence), response.outcome)
+    if 1.0 - probability > review_risk or 1.0 - read_probability > read_doubt:
+        response.flags.append(Flag.UNSURE)

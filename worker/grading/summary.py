@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.grading.corrections import CopyOverrides
 from worker.grading.grade import Gradebook
 from worker.scan.results import PageResult
 
@@ -23,7 +24,11 @@ class GradingSummary:
     pages_unassigned: int  # pages that belong to no student (another exam, no QR, ...)
     absent: list[str] = field(default_factory=list)  # roster IDs without a sheet
     problems: list[str] = field(default_factory=list)  # input problems, in words
-    overrides: int = 0  # teacher corrections applied
+    overrides: int = 0  # teacher corrections in effect (from the folder's journal)
+    corrections_sources: dict[str, int] = field(default_factory=dict)  # file -> corrections
+    corrections_added: int = 0  # added to the journal by this run
+    corrections_file: str = ""  # the file they were added from
+    key_replaced: str = ""  # a corrected answer key this run graded with
     review_pages: int = 0
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -50,13 +55,24 @@ class GradingSummary:
             lines.append(
                 f"{len(self.absent)} roster student(s) without a sheet: {', '.join(self.absent)}"
             )
+        if self.key_replaced:
+            lines.append(f"answer key replaced by {self.key_replaced}; corrections kept")
+        if self.overrides or self.corrections_added:
+            sources = ", ".join(f"{n} from {name}" for name, n in self.corrections_sources.items())
+            lines.append(
+                f"{self.overrides} correction{'s' if self.overrides != 1 else ''} applied"
+                f" ({sources}), kept in corrections.csv"
+                + (f"; {self.corrections_added} new from {self.corrections_file}"
+                   if self.corrections_file else "")
+            )
         lines.extend(f"problem: {p}" for p in self.problems)
         lines.append(f"reports in {self.out_dir}")
         return "\n".join(lines)
 
 
 def summarize(
-    book: Gradebook, pages: list[PageResult], out_dir: Path, problems: list[str], overrides: int
+    book: Gradebook, pages: list[PageResult], out_dir: Path, problems: list[str],
+    overrides: CopyOverrides,
 ) -> GradingSummary:
     graded = book.students
     mean = round(sum(s.score for s in graded) / len(graded), 2) if graded else None
@@ -73,5 +89,6 @@ def summarize(
         pages_unassigned=len(book.unassigned),
         absent=[r.student_id for r in book.absent],
         problems=[*book.problems, *problems],
-        overrides=overrides,
+        overrides=overrides.count,
+        corrections_sources=dict(overrides.sources),
     )

@@ -10,6 +10,7 @@ page ranges across them: worker.scan.scans.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,9 +22,12 @@ from scangrade.config.scan import ScanSettings
 from worker.scan.align import Alignment, align_page
 from worker.scan.crop import BoxCrop, crop_boxes
 from worker.scan.pdf import PdfInfo, page_range
+from worker.scan.previews import PreviewSink
 from worker.scan.rasterize import RasterPage, iter_chunks
 from worker.scan.results import BoxRead, PageResult, PageStatus
 from worker.sheets.layout import Layout
+
+log = logging.getLogger(__name__)
 
 # Statuses whose boxes are cut out and read: low-quality pages are read too, so a reviewer sees
 # what the boxes hold, but grading trusts only `ok`.
@@ -43,13 +47,15 @@ class _PagePlan:
 def read_pdf(
     info: PdfInfo, layouts: Mapping[str, Layout], reader, settings: ScanSettings,
     first_page: int = 1, last_page: int | None = None, progress: Progress | None = None,
+    previews: PreviewSink | None = None,
 ) -> Iterator[PageResult]:
     """Results for pages first_page..last_page (1-based, inclusive) of an inspected PDF
     (worker.scan.pdf.inspect_pdf), in order.
 
     `layouts` maps exam id -> Layout; `reader` has `read_batch(crops)`
-    (model.inference.reader.DigitReader). Raises ValueError for a page range outside the PDF
-    (before reading anything); every page problem becomes that page's status instead."""
+    (model.inference.reader.DigitReader). `previews` keeps a small image of every page
+    (worker.scan.previews). Raises ValueError for a page range outside the PDF (before
+    reading anything); every page problem becomes that page's status instead."""
     first, last = page_range(info, first_page, last_page)
     total, done = last - first + 1, 0
     chunks = iter_chunks(info, settings, first, last)
@@ -60,7 +66,7 @@ def read_pdf(
             if pages is None:
                 break
             pending = ahead.submit(next, chunks, None)  # the next chunk, while this one is read
-            for result in read_pages(pages, layouts, reader, settings):
+            for result in read_pages(pages, layouts, reader, settings, previews):
                 done += 1
                 yield result
             if progress is not None:
@@ -69,11 +75,12 @@ def read_pdf(
 
 def read_pages(
     pages: Sequence[RasterPage], layouts: Mapping[str, Layout], reader, settings: ScanSettings,
+    previews: PreviewSink | None = None,
 ) -> list[PageResult]:
     """Align and crop every page, read all their crops in one batch, and assemble results.
 
     A page that fails anywhere becomes status `error` with the reason; the others go on."""
-    plans = [_plan_page(page, layouts, settings) for page in pages]
+    plans = [_plan_page(page, layouts, settings, previews) for page in pages]
     crops = [crop.image for plan in plans for crop in plan.crops]
     if crops:
         try:
@@ -95,8 +102,8 @@ def read_pages(
     return [plan.result for plan in plans]
 
 
-def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSettings
-               ) -> _PagePlan:
+def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSettings,
+               previews: PreviewSink | None) -> _PagePlan:
     result = PageResult(source_page=page.number, status=PageStatus.ERROR, dpi=page.dpi)
     if page.image is None:
         result.message = page.error or "page could not be rasterized"
@@ -104,6 +111,8 @@ def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSe
     result.height_px, result.width_px = page.image.shape[:2]
     try:
         gray = _as_gray(page.image)
+        if previews is not None:
+            _keep_preview(previews, page.number, gray, page.dpi)
         alignment = align_page(gray, page.dpi, layouts, settings)
         _describe(result, alignment)
         crops: list[BoxCrop] = []
@@ -115,6 +124,13 @@ def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSe
     except Exception as exc:  # one odd page must never stop the batch
         _fail(result, f"page could not be processed: {type(exc).__name__}: {exc}")
         return _PagePlan(result, [])
+
+
+def _keep_preview(previews: PreviewSink, number: int, gray: np.ndarray, dpi: int) -> None:
+    try:
+        previews(number, gray, dpi)
+    except OSError:  # the read goes on; review.pdf draws this page on a blank canvas
+        log.warning("page %d: its preview could not be written", number, exc_info=True)
 
 
 def _describe(result: PageResult, alignment: Alignment) -> None:

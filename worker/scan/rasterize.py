@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from scangrade.config.scan import ScanSettings
-from worker.scan.pdf import PdfInfo, page_range
+from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH
 
 POINTS_PER_INCH = 72.0
@@ -41,6 +41,10 @@ def page_sizes_pt(info: PdfInfo, first: int, last: int) -> dict[int, tuple[float
         ["pdfinfo", "-box", "-f", str(first), "-l", str(last), str(info.path)],
         capture_output=True, text=True, timeout=120, check=False,
     )
+    if result.returncode != 0 and "MediaBox:" not in result.stdout:
+        # not one page of the range could be read: the file itself is gone or broken
+        raise DamagedPdfError(f"{info.path.name} cannot be read any more: "
+                              f"{result.stderr.strip() or 'poppler gave no page'}")
     boxes: dict[int, tuple[float, float]] = {}
     rotations: dict[int, int] = {}
     for line in result.stdout.splitlines():

@@ -22,6 +22,7 @@ from pathlib import Path
 from scangrade.config.scan import ScanSettings
 from worker.scan.pdf import PdfError, PdfInfo, checked_range, inspect_pdf
 from worker.scan.pipeline import read_pdf
+from worker.scan.previews import PreviewSink
 from worker.scan.results import PageResult
 from worker.sheets.layout import Layout
 
@@ -66,11 +67,15 @@ class ScanReading:
     default all), read as they are iterated. Iterate once.
 
     `problems` starts with the set's own and gains a line for each file that fails midway
-    (the pages read before stay). Raises ValueError at once for a range outside the pages."""
+    (the pages read before stay); with `contain_errors` False such a failure is raised
+    instead (a Celery task then fails and is retried as a whole). `previews` keeps a small
+    image of every page read (worker.scan.previews). Raises ValueError at once for a range
+    outside the pages."""
 
     def __init__(
         self, scans: ScanSet, layouts: Mapping[str, Layout], reader, settings: ScanSettings,
         first_page: int = 1, last_page: int | None = None,
+        previews: PreviewSink | None = None, contain_errors: bool = True,
     ) -> None:
         if scans.n_pages or last_page is not None or first_page != 1:
             whose = "the PDF's" if len(scans.files) == 1 else "the scans'"
@@ -81,6 +86,8 @@ class ScanReading:
         self.layouts = layouts
         self.reader = reader
         self.settings = settings
+        self.previews = previews
+        self.contain_errors = contain_errors
         self.problems: list[str] = list(scans.problems)
 
     def __iter__(self) -> Iterator[PageResult]:
@@ -93,11 +100,20 @@ class ScanReading:
 
     def _read_file(self, info: PdfInfo, first: int, last: int, offset: int
                    ) -> Iterator[PageResult]:
+        previews = None
+        if self.previews is not None:
+            sink = self.previews
+
+            def previews(number: int, gray, dpi: int) -> None:  # numbered across the files
+                sink(number + offset, gray, dpi)
         try:
-            for page in read_pdf(info, self.layouts, self.reader, self.settings, first, last):
+            for page in read_pdf(info, self.layouts, self.reader, self.settings, first, last,
+                                 previews=previews):
                 page.source_page += offset
                 yield page
         except Exception as exc:  # e.g. poppler giving up on the whole file midway
+            if not self.contain_errors:
+                raise
             self.problems.append(f"{info.path.name}: {exc}")
 
 
@@ -111,10 +127,11 @@ class ScanResults:
 
 
 def read_all_scans(
-    paths: Sequence[str | Path], layouts: Mapping[str, Layout], reader, settings: ScanSettings
+    paths: Sequence[str | Path], layouts: Mapping[str, Layout], reader, settings: ScanSettings,
+    previews: PreviewSink | None = None,
 ) -> ScanResults:
     """inspect_scans + every page of a ScanReading."""
     scans = inspect_scans(paths, settings)
-    reading = ScanReading(scans, layouts, reader, settings)
+    reading = ScanReading(scans, layouts, reader, settings, previews=previews)
     pages = list(reading)
     return ScanResults(scans.files, pages, reading.problems)

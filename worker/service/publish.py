@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.grading import Exam
+from worker.grading.corrections import journal_path
 from worker.grading.summary import GradingSummary
 from worker.scan.pdf import PdfInfo
 from worker.service.job_state import summary_json
@@ -41,12 +42,17 @@ def publish_graded(
     """Runs `write(folder)` on a fresh reports folder (a copy of the job's current reports when
     `from_current`) and publishes it as the job's reports; returns the summary as the job view
     shows it. `folder` lies in a private staging folder that is removed afterwards, so `write`
-    may keep scratch files beside it (`folder.parent`)."""
+    may keep scratch files beside it (`folder.parent`). A fresh folder still gets the job's
+    correction journal: grading the job again (a redelivered task) never drops one."""
     staging = storage.staging_dir()
     folder = staging / "reports"
+    current = storage.reports_dir(job_id)
     try:
         if from_current:
-            shutil.copytree(storage.reports_dir(job_id), folder)
+            shutil.copytree(current, folder)
+        elif journal_path(current).is_file():
+            folder.mkdir()
+            shutil.copyfile(journal_path(current), journal_path(folder))
         summary = write(folder)
         storage.publish_reports(folder, job_id)
     finally:

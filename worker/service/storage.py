@@ -3,6 +3,7 @@
     exams/<exam>/exam.json, layout.<ext>, key.csv, roster.csv
     jobs/<job>/job.json, scan.pdf
     jobs/<job>/pages/<first>-<last>.jsonl     one file per page chunk, written atomically
+    jobs/<job>/previews/<page>.jpg             page images kept by the chunk tasks
     jobs/<job>/reports/                        what grade_and_report writes
     tmp/                                       staging; same filesystem, so rename is atomic
 
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from scangrade.atomic import write_bytes_whole
 from worker.grading.outputs import REPORT_FILES
 from worker.scan.results import PageResult
 
@@ -108,6 +110,10 @@ class Storage:
 
     def pages_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "pages"
+
+    def previews_dir(self, job_id: str) -> Path:
+        """Small page images the chunk tasks keep for review.pdf and the graded sheets."""
+        return self.job_dir(job_id) / "previews"
 
     def chunk_path(self, job_id: str, chunk: ChunkRange) -> Path:
         return self.pages_dir(job_id) / f"{chunk.id}.jsonl"
@@ -216,15 +222,5 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Written whole and fsynced: readers never see half a file, a crash loses no write."""
+    write_bytes_whole(path, data, fsync=True)

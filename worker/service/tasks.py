@@ -86,10 +86,6 @@ def _load_reader_in_solo_worker(sender: Any = None, **_: Any) -> None:
         _preload_reader()
 
 
-class ScanReadError(RuntimeError):
-    """The job's PDF could not be read at all (it passed inspection on upload)."""
-
-
 class JobTask(Task):
     """Marks the job failed when a task gives up for good (after its retries)."""
 
@@ -150,6 +146,7 @@ def read_chunk(self: Task, job_id: str, first: int, last: int) -> dict[str, Any]
 
 
 def _read_pages(job_id: str, chunk: ChunkRange) -> list[PageResult]:
+    from worker.scan.previews import PreviewFolder
     from worker.scan.scans import ScanReading, ScanSet
 
     storage, settings = _storage(), _settings()
@@ -163,11 +160,11 @@ def _read_pages(job_id: str, chunk: ChunkRange) -> list[PageResult]:
     reading = ScanReading(
         ScanSet.of(job_scans(storage, manifest)), {exam.exam_id: exam.layout}, reader(),
         settings, first_page=chunk.first, last_page=chunk.last,
+        previews=PreviewFolder(storage.previews_dir(job_id), settings.review_dpi,
+                               settings.review_jpeg_quality),
+        contain_errors=False,  # a file that fails fails the task: it is retried or says why
     )
-    pages = list(reading)
-    if reading.problems:  # the whole file failed: the job fails saying why, nothing is lost
-        raise ScanReadError("; ".join(reading.problems))
-    return pages
+    return list(reading)
 
 
 def _manifest(job_id: str) -> JobManifest:
@@ -207,7 +204,8 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
         storage,
         job_id,
         lambda folder: grade_and_report(
-            pages, exam, folder, settings=settings, scans=job_scans(storage, manifest)
+            pages, exam, folder, settings=settings, scans=job_scans(storage, manifest),
+            previews=storage.previews_dir(job_id),
         ),
     )
     store.mark_done(job_id, summary)

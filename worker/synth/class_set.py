@@ -50,6 +50,9 @@ class ClassHabits:
         (40, 40, 40),  # pencil-ish grey (darkness comes from the ink style)
     )
     digit_size_wobble: float = 0.1  # one hand writes digits of slightly different heights
+    # Wrong answers that miss the key by one digit (a slip, a carry forgotten): the ones whose
+    # misreading could turn them correct. 0 keeps every wrong answer a random number.
+    near_miss_share: float = 0.0
 
 
 HABITS = ClassHabits()
@@ -131,10 +134,29 @@ def _answer(question: Question, skill: float, rng: np.random.Generator,
                          f"{question.boxes} digit box(es)")
     if correct is not None and rng.random() < skill:
         return correct
+    if correct is not None and habits.near_miss_share and rng.random() < habits.near_miss_share:
+        return _near_miss(correct, question.boxes, rng)
     while True:  # a wrong (or, without a key, arbitrary) answer that fits the boxes
         length = int(rng.integers(1, question.boxes + 1))
         value = str(int(rng.integers(10 ** (length - 1) if length > 1 else 0, 10**length)))
         if value != correct:
+            return value
+
+
+def _near_miss(correct: str, boxes: int, rng: np.random.Generator) -> str:
+    """The key with one digit changed, dropped or added (still fitting the boxes)."""
+    while True:
+        digits = list(correct)
+        where = int(rng.integers(len(digits)))
+        change = int(rng.integers(3)) if len(digits) > 1 or boxes > 1 else 0
+        if change == 0:
+            digits[where] = str((int(digits[where]) + int(rng.integers(1, 10))) % 10)
+        elif change == 1 and len(digits) > 1:
+            del digits[where]
+        elif change == 2 and len(digits) < boxes:
+            digits.insert(where, str(int(rng.integers(10))))
+        value = "".join(digits)
+        if value != correct and not (len(value) > 1 and value.startswith("0")):
             return value
 
 

@@ -10,16 +10,16 @@ from worker.grading.grade import grade
 from worker.grading.identify import IdentifySettings, identify
 from worker.grading.items import item_stats
 from worker.grading.key import parse_key
+from worker.grading.outcome import AnswerPrior
 from worker.grading.roster import parse_roster
-from worker.grading.score import Flag, Outcome, answer_from_digits, score_question
+from worker.grading.score import Flag, Outcome, answer_from_digits, decide, score_question
 from worker.grading.students import group_pages
 from worker.scan.results import PageResult, PageStatus
 
 KEY = "question,answer\nq1,12\nq2,7|07\nq3,0\nq4,45\n"
 SETTINGS = get_settings()
-ID_SETTINGS = IdentifySettings(
-    confidence_threshold=0.97, min_probability=0.01, min_ratio=100, probability_floor=1e-6
-)
+ID_SETTINGS = IdentifySettings(review_risk=0.005, min_probability=0.01, probability_floor=1e-6)
+EVEN_PRIOR = AnswerPrior(correct=0.5, blank=0.1, near_miss_share=0.5)
 
 
 def exam(roster: str | None = None, layout=None) -> Exam:
@@ -50,22 +50,65 @@ def test_answer_from_digits(digits, shown, gap):
 
 def test_score_question_outcomes_and_flags():
     q1, q2 = exam().questions[:2]
-    right = score_question(q2, [box("q2", 0, " "), box("q2", 1, "0"), box("q2", 2, "7")], 0.97)
+
+    def scored(question, boxes, override=None):
+        response = score_question(question, boxes, override)
+        decide(response, EVEN_PRIOR, review_risk=0.02, read_doubt=0.3)
+        return response
+
+    right = scored(q2, [box("q2", 0, " "), box("q2", 1, "0"), box("q2", 2, "7")])
     assert (right.answer, right.outcome, right.points, right.flags) == (
-        "07",
-        Outcome.CORRECT,
-        2.0,
-        [],
-    )
-    unsure = score_question(q1, [box("q1", 0, "1"), box("q1", 1, "2", 0.5, 7)], 0.97)
-    assert unsure.outcome == Outcome.CORRECT and unsure.flags == [Flag.LOW_CONFIDENCE]
-    assert unsure.low_confidence_boxes == [1] and unsure.needs_review
-    blank = score_question(q1, [box("q1", 0, " "), box("q1", 1, " ")], 0.97)
+        "07", Outcome.CORRECT, 2.0, [])
+    assert right.outcome_probability > 0.999
+    # 12 or 17: the outcome itself is in doubt
+    unsure = scored(q1, [box("q1", 0, "1"), box("q1", 1, "2", 0.5, 7)])
+    assert unsure.outcome == Outcome.CORRECT and unsure.flags == [Flag.UNSURE]
+    assert unsure.needs_review and unsure.outcome_probability < 0.98
+    blank = scored(q1, [box("q1", 0, " "), box("q1", 1, " ")])
     assert (blank.outcome, blank.points, blank.needs_review) == (Outcome.BLANK, 0.0, False)
-    unread = score_question(q1, None, 0.97)
+    unread = scored(q1, None)
     assert unread.outcome == Outcome.UNREAD and unread.needs_review
-    fixed = score_question(q1, [box("q1", 0, "1"), box("q1", 1, "3", 0.4)], 0.97, override="12")
+    fixed = scored(q1, [box("q1", 0, "1"), box("q1", 1, "3", 0.4)], override="12")
     assert (fixed.outcome, fixed.points, fixed.flags) == (Outcome.CORRECT, 1.0, [Flag.OVERRIDE])
+    assert fixed.read_digits == "13" and fixed.outcome_probability == 1.0
+
+
+def test_a_wrong_answer_that_is_wrong_whichever_way_it_reads_is_not_flagged():
+    q4 = exam().questions[3]  # key 45
+    response = score_question(q4, [box("q4", 0, "1"), box("q4", 1, "3", 0.6, runner_up=8)])
+    decide(response, EVEN_PRIOR, review_risk=0.02, read_doubt=0.3)
+    assert response.outcome == Outcome.INCORRECT and not response.needs_review
+    assert response.outcome_probability > 0.999  # 13 or 18: wrong either way
+    # one digit from the key, the other way round: the doubt is about the grade itself
+    near = score_question(q4, [box("q4", 0, "4"), box("q4", 1, "6", 0.9, runner_up=5)])
+    decide(near, EVEN_PRIOR, review_risk=0.02, read_doubt=0.3)
+    assert near.outcome == Outcome.INCORRECT and near.needs_review
+
+
+def test_a_first_digit_too_faint_to_see_is_doubted():
+    """45 with the 4 missed (its box read empty) reads as 5, one digit from the key; a sheet
+    asks for answers from the leftmost box, so an empty first box is itself suspicious."""
+    q4 = exam().questions[3]  # key 45
+    faint = [box("q4", 0, " ", 0.9995, runner_up=4), box("q4", 1, "5")]
+    left = [box("q4", 0, "5"), box("q4", 1, " ", 0.9995, runner_up=4)]
+    outcomes = []
+    for boxes in (faint, left):
+        response = score_question(q4, boxes)
+        decide(response, AnswerPrior(0.7, 0.05, 0.5, shifted_share=0.02), review_risk=0.02,
+               read_doubt=0.3)
+        outcomes.append((response.answer, response.outcome, response.needs_review))
+    assert outcomes == [("5", Outcome.INCORRECT, True), ("5", Outcome.INCORRECT, False)]
+
+
+def test_a_class_that_mostly_answers_right_makes_a_near_miss_read_less_certain():
+    q4 = exam().questions[3]  # key 45
+    boxes = [box("q4", 0, "4"), box("q4", 1, "6", 0.999, runner_up=5)]
+    risks = []
+    for correct_share in (0.1, 0.9):
+        response = score_question(q4, boxes)
+        decide(response, AnswerPrior(correct_share, 0.05, 0.5), review_risk=0.02, read_doubt=0.3)
+        risks.append(1 - response.outcome_probability)
+    assert risks[1] > 10 * risks[0]
 
 
 def test_grouping_pages_in_any_order_reports_missing_duplicate_and_foreign_pages():
@@ -140,8 +183,10 @@ def test_without_roster_unsure_blank_and_shared_ids_are_flagged():
         4: [box("student_id", i, d) for i, d in enumerate("1234")],
     }
     result = identify(id_boxes, 4, None, ID_SETTINGS)
-    assert result[2].read_id == "12?4" and "ID box 3 read as blank" in result[2].reasons[0]
-    assert result[3].student_id == "5678" and "ID box 4 read as 8 at 80%" in result[3].reasons[0]
+    assert result[2].read_id == "12?4" and result[2].reasons[0] == "ID read as 12?4: box 3 empty"
+    assert result[3].student_id == "5678"
+    assert result[3].reasons[0].startswith("ID read as 5678 is unsure (79.")
+    assert result[1].probability > 0.99 and result[3].probability < 0.8
     assert result[1].reasons == ["ID 1234 is also on copy 4"]
 
 
@@ -169,7 +214,9 @@ def test_grade_totals_review_and_absent_students():
         False,
     )
     assert (bob.score, bob.percent, bob.needs_review) == (2, 40.0, True)
-    assert bob.review_reasons == ["q4: unsure read (box 2 blank at 60%)"]
+    (reason,) = bob.review_reasons
+    assert reason.startswith("q4: read 4 (wrong), ")
+    assert reason.endswith("sure: box 2 could be 5, making 45 (right)")
     assert [r.student_id for r in book.absent] == ["4321"]
 
 

@@ -24,10 +24,10 @@ from tests.helpers.service import (
     upload,
     wait_done,
 )
+from worker.grading.outputs import CSV_REPORTS, GRADED_ZIP, JOURNAL_CSV, REVIEW_PDF
 from worker.measure.local_cluster import wait_for
 from worker.service.storage import Storage
 
-CSV_REPORTS = ("students.csv", "responses.csv", "questions.csv", "pages.csv")
 SAMPLE_PAGES = 15
 
 
@@ -78,7 +78,10 @@ def assert_reports_equal_cli(http, job_id: str, cli_reports: Path) -> None:
             raise AssertionError(f"{name} differs from the CLI's: (service, cli) {diff[:3]}")
     review = http.get(f"/api/jobs/{job_id}/reports/review.pdf")
     assert review.status_code == 200 and review.content.startswith(b"%PDF-")
-    assert len(PdfReader(io.BytesIO(review.content)).pages) >= 1
+    expected = PdfReader(cli_reports / REVIEW_PDF)
+    assert len(PdfReader(io.BytesIO(review.content)).pages) == len(expected.pages)
+    graded = http.get(f"/api/jobs/{job_id}/reports/{GRADED_ZIP}")
+    assert graded.status_code == 200 and graded.headers["content-type"] == "application/zip"
 
 
 def assert_counted_once(cluster: Cluster, state: dict, n_pages: int) -> None:
@@ -114,7 +117,10 @@ def test_uploaded_sample_gets_the_same_reports_as_the_cli(service: Cluster, cli_
         # The blank page, the text page and the other exam's sheet are reported as problems.
         assert {problem["status"] for problem in state["problems"]} >= {"blank-page"}
         assert state["summary"]["students"] >= 12
-        assert set(state["reports"]) == {*CSV_REPORTS, "review.pdf"}
+        assert set(state["reports"]) == {*CSV_REPORTS, REVIEW_PDF, GRADED_ZIP}
+        # the page images the chunk tasks kept went into the reports: nothing rasterized twice
+        previews = Storage(service.storage).previews_dir(job_id)
+        assert len(list(previews.glob("*.jpg"))) == SAMPLE_PAGES
 
 
 def test_two_jobs_at_once_stay_separate(service: Cluster, cli_reports) -> None:
@@ -240,7 +246,7 @@ def test_lost_state_is_reported_and_resumed(service: Cluster) -> None:
         assert http.post(f"/api/jobs/{job_id}/resume").status_code == 409  # done: no resume
 
 
-def test_overrides_rewrite_the_reports(service: Cluster) -> None:
+def test_corrections_accumulate_in_the_jobs_journal(service: Cluster) -> None:
     with service.client() as http:
         exam_id = create_exam(http)
         job_id = upload(http, exam_id, sub_pdf(1, 2), "two.pdf")
@@ -249,12 +255,26 @@ def test_overrides_rewrite_the_reports(service: Cluster) -> None:
         student = students[0]["student_id"]
         response = http.post(
             f"/api/jobs/{job_id}/overrides",
+            params={"filename": "monday.csv"},
             content=f"student,question,value\n{student},q1,7\n{student},q2,\n",
             headers={"Content-Type": "text/csv"},
         )
         assert response.status_code == 200, response.text
         assert response.json()["summary"]["overrides"] == 2
         assert response.json()["summary"]["out_dir"].endswith(f"/jobs/{job_id}/reports")
+        # a second file adds to the first: q2 again (it wins) and q3
+        response = http.post(
+            f"/api/jobs/{job_id}/overrides", params={"filename": "tuesday.csv"},
+            content=f"student,question,value\n{student},q2,56\n{student},q3,9\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        assert response.status_code == 200, response.text
+        summary = response.json()["summary"]
+        assert summary["overrides"] == 3
+        assert summary["corrections_sources"] == {"monday.csv": 1, "tuesday.csv": 2}
+        journal = http.get(f"/api/jobs/{job_id}/reports/{JOURNAL_CSV}")
+        assert journal.status_code == 200 and journal.text.count(student) == 4
+        assert JOURNAL_CSV in http.get(f"/api/jobs/{job_id}").json()["reports"]
         responses = http.get(f"/api/jobs/{job_id}/reports/responses.csv").text
         assert responses != ""
         bad = http.post(
