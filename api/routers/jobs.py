@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from api.deps import Authorized, JobsDep, ServicesDep, StorageDep
 from scangrade.settings import Settings
-from worker.grading.outputs import REPORT_FILES, STUDENTS_CSV
+from worker.grading.report_files import REPORT_FILES, STUDENTS_CSV
+from worker.scan.pdf import HEADER_SEARCH_BYTES, PDF_MAGIC
 from worker.service.job_state import JobStatus
 from worker.service.publish import load_exam, publish_graded
 from worker.service.storage import (
@@ -30,9 +31,6 @@ from worker.service.storage import (
 
 router = APIRouter(prefix="/api", tags=["jobs"], dependencies=[Authorized])
 
-# A PDF's header must appear within its first KiB (what PDF readers accept).
-PDF_MAGIC = b"%PDF-"
-PDF_HEADER_WINDOW = 1024
 ReportName = Literal[REPORT_FILES]  # type: ignore[valid-type]  # the names, defined once
 OVERRIDES_UPLOAD = "corrections-upload.csv"  # the name of an upload that gives none
 MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".pdf": "application/pdf",
@@ -136,9 +134,9 @@ async def _receive(request: Request, path: Path, settings: Settings) -> int:
             size += len(piece)
             if size > settings.max_upload_bytes:
                 raise _too_large(settings)
-            if len(head) < PDF_HEADER_WINDOW:
-                head += piece[: PDF_HEADER_WINDOW - len(head)]
-                if len(head) >= PDF_HEADER_WINDOW and PDF_MAGIC not in head:
+            if len(head) < HEADER_SEARCH_BYTES:
+                head += piece[: HEADER_SEARCH_BYTES - len(head)]
+                if len(head) >= HEADER_SEARCH_BYTES and PDF_MAGIC not in head:
                     raise _not_pdf(head)
             await run_in_threadpool(fh.write, piece)
     if size == 0:

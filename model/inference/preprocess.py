@@ -1,6 +1,6 @@
 """From a scanned box crop to an MNIST-style 28x28 digit image.
 
-Pure functions; the pixel loops are compiled (`model/preprocess_kernels.py`). A crop is a
+Pure functions; the pixel loops are compiled (`model/inference/preprocess_kernels.py`). A crop is a
 grayscale uint8 image of one digit box as cut from a page, dark ink on light paper, with
 some margin, so remnants of the printed box border and paper specks may be in it. Steps:
 scale to a working size, measure ink against the paper, remove border lines, drop specks

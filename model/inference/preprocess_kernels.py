@@ -1,8 +1,8 @@
 """Compiled pixel loops of crop preprocessing (numba, GIL released): one crop at a time,
 so a batch is cleaned by plain threads at C speed instead of ~15 OpenCV calls per crop
 from Python. Each step mirrors the OpenCV call it replaces (named in its docstring), with
-OpenCV's rounding; `tests/test_preprocess_kernels.py` holds the whole kernel to the
-OpenCV implementation in `tests/preprocess_reference.py`.
+OpenCV's rounding; `tests/model/inference/test_preprocess_kernels.py` holds the whole kernel
+to the OpenCV implementation in `tests/helpers/preprocess_reference.py`.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class TrainConfig:
         DEFAULT_SCAN_PATH, speck_rate=4.0, stray_mark_probability=0.9, border_offset_px=8))
 
 
-# The reader's CNNs (model/reader.py) and the configs their shipped weights were trained
+# The reader's CNNs (model/inference/reader.py) and the configs their shipped weights were trained
 # with: "full" and "second" average into the full stage of the cascade (the same
 # architecture; "full" draws every training digit through the scan path as well), "screen"
 # reads every crop first at about 40% of the cost on a CPU (3.0 M multiply-adds, its 28 px

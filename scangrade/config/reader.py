@@ -14,7 +14,7 @@ from scangrade.config.paths import (
     default_mnist_dir,
 )
 
-ReaderStage = Literal["screen", "full"]  # the reader cascade's stages (model/reader.py)
+ReaderStage = Literal["screen", "full"]  # the reader cascade's stages (model/inference/reader.py)
 
 
 class ReaderSettings(BaseSettings):

@@ -1,4 +1,4 @@
-"""The OpenCV implementation of crop preprocessing that `model/preprocess_kernels.py`
+"""The OpenCV implementation of crop preprocessing that `model/inference/preprocess_kernels.py`
 replaced (about 15 OpenCV calls a crop from Python, ~280 us; the kernels run the same steps
 compiled). Kept as the oracle the kernels are held to, with one fix: cv2.moments took an
 image 2 px wide for a point set, so thin 1s were centred by the wrong moments."""

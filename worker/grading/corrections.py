@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from worker.grading.csvfile import decode_csv, parse_csv
 from worker.grading.errors import CorrectionsError
-from worker.grading.outputs import JOURNAL_CSV
+from worker.grading.report_files import JOURNAL_CSV
 from worker.sheets.layout import STUDENT_ID
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from worker.grading.marked_pages import (
     start_page,
     wrapped,
 )
-from worker.grading.outputs import GRADED_DIR, GRADED_ZIP
+from worker.grading.report_files import GRADED_DIR, GRADED_ZIP
 from worker.grading.score import Outcome
 from worker.scan.pdf import PdfInfo
 from worker.scan.results import PageResult

@@ -9,7 +9,7 @@ from worker.grading.corrections import REVIEWED
 from worker.grading.csvfile import write_csv
 from worker.grading.grade import Gradebook, StudentResult
 from worker.grading.items import ItemStats
-from worker.grading.outputs import (
+from worker.grading.report_files import (
     CANVAS_CSV,
     MOODLE_CSV,
     PAGES_CSV,

@@ -32,7 +32,7 @@ from worker.grading.grade import grade
 from worker.grading.graded_sheets import write_graded_sheets
 from worker.grading.inputs import load_saved, previews_dir, replace_key, save_inputs
 from worker.grading.items import item_stats
-from worker.grading.outputs import GRADED_ZIP, REVIEW_PDF, SUMMARY_FILE
+from worker.grading.report_files import GRADED_ZIP, REVIEW_PDF, SUMMARY_FILE
 from worker.grading.reports import write_reports
 from worker.grading.review_pdf import write_review_pdf
 from worker.grading.summary import GradingSummary, summarize

@@ -1,7 +1,7 @@
 """`scangrade eval pipeline`: the whole scan path measured against synthetic ground truth.
 
 A fresh synthetic class set (worker.synth.class_set: MNIST **test** digits, scanner simulation,
-foreign pages mixed in) goes through `read_scans`; every page and box is compared with the truth.
+foreign pages mixed in) goes through `read_pdf`; every page and box is compared with the truth.
 Alignment failures (a sheet page not `ok`, or identified wrongly) are reported apart from
 reading errors (a box on a correctly aligned page read wrongly).
 """

@@ -17,6 +17,7 @@ from scangrade.config.scan import ScanSettings
 # Bytes searched for the PDF header and the end-of-file marker. Readers (Acrobat, poppler)
 # accept a header within the first 1 KiB; an `%%EOF` may be followed by a little junk.
 HEADER_SEARCH_BYTES = 1024
+PDF_MAGIC = b"%PDF-"  # the header every PDF starts with, within HEADER_SEARCH_BYTES
 TRAILER_SEARCH_BYTES = 2048
 
 
@@ -68,7 +69,7 @@ def inspect_pdf(path: str | Path, settings: ScanSettings) -> PdfInfo:
         head = fh.read(HEADER_SEARCH_BYTES)
         fh.seek(max(0, size - TRAILER_SEARCH_BYTES))
         tail = fh.read()
-    if b"%PDF-" not in head:
+    if PDF_MAGIC not in head:
         raise NotAPdfError(
             f"{name} is not a PDF (it starts with {head[:16]!r}); scan to PDF and upload that"
         )

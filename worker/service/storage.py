@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scangrade.atomic import write_bytes_whole
-from worker.grading.outputs import REPORT_FILES
+from worker.grading.report_files import REPORT_FILES
 from worker.scan.results import PageResult
 
 # 16 random bytes: 128 bits, so IDs cannot be guessed or enumerated.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from api.cli import build_app
 from tests.helpers.grading import read_csv
 from tests.helpers.paths import SAMPLES
-from worker.grading.outputs import JOURNAL_CSV
+from worker.grading.report_files import JOURNAL_CSV
 
 
 def run_cli(*args):

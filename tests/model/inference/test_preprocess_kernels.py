@@ -1,6 +1,7 @@
 """The compiled preprocessing against OpenCV: each kernel against the OpenCV call it
 replaces, and the whole of `preprocess_batch` against the OpenCV implementation it replaced
-(`tests/preprocess_reference.py`) on scan-path crops of MNIST test digits and dirty blanks."""
+(`tests/helpers/preprocess_reference.py`) on scan-path crops of MNIST test digits and dirty
+blanks."""
 
 import dataclasses
 

@@ -7,7 +7,7 @@ from scangrade.settings import get_settings
 from tests.helpers.grading import read_csv
 from worker.grading import CorrectionsError, regrade
 from worker.grading.corrections import load_journal
-from worker.grading.outputs import JOURNAL_CSV, REVIEW_CSV
+from worker.grading.report_files import JOURNAL_CSV, REVIEW_CSV
 
 SETTINGS = get_settings()
 

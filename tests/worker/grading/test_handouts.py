@@ -10,7 +10,7 @@ from scangrade.settings import get_settings
 from tests.helpers.grading import pages_from_truth, read_csv
 from worker.grading import Exam, grade_and_report
 from worker.grading.graded_sheets import file_name
-from worker.grading.outputs import CANVAS_CSV, GRADED_DIR, GRADED_ZIP, MOODLE_CSV
+from worker.grading.report_files import CANVAS_CSV, GRADED_DIR, GRADED_ZIP, MOODLE_CSV
 from worker.scan.pdf import inspect_pdf
 
 

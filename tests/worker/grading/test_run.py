@@ -12,7 +12,7 @@ from worker.grading import Exam, grade_and_report, regrade
 from worker.grading.csvfile import cell
 from worker.grading.inputs import MANIFEST_FILE, load_saved
 from worker.grading.key import parse_key
-from worker.grading.outputs import CSV_REPORTS, REVIEW_CSV
+from worker.grading.report_files import CSV_REPORTS, REVIEW_CSV
 from worker.grading.roster import parse_roster
 from worker.scan.pdf import PdfInfo
 

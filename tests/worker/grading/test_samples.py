@@ -2,7 +2,7 @@
 pipeline and `grade_and_report`, against samples/truth.json, plus snapshots of the CSVs.
 
 Snapshots depend on the model's reads; after retraining regenerate them with
-    SCANGRADE_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/test_grading_samples.py
+    SCANGRADE_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/worker/grading/test_samples.py
 """
 
 import csv

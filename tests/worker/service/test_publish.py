@@ -3,7 +3,7 @@
 
 import pytest
 
-from worker.grading.outputs import JOURNAL_CSV
+from worker.grading.report_files import JOURNAL_CSV
 from worker.grading.summary import GradingSummary
 from worker.service.publish import publish_graded
 from worker.service.storage import Storage

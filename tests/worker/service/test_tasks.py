@@ -24,7 +24,7 @@ from tests.helpers.service import (
     upload,
     wait_done,
 )
-from worker.grading.outputs import CSV_REPORTS, GRADED_ZIP, JOURNAL_CSV, REVIEW_PDF
+from worker.grading.report_files import CSV_REPORTS, GRADED_ZIP, JOURNAL_CSV, REVIEW_PDF
 from worker.measure.local_cluster import wait_for
 from worker.service.storage import Storage
 
