@@ -79,6 +79,7 @@ def _child(pdf: str, layout_path: str, settings: Settings, cores: int) -> dict[s
     from model.inference.reader import DigitReader
     from worker.scan.pdf import inspect_pdf
     from worker.scan.pipeline import read_pdf
+    from worker.scan.previews import PreviewFolder
     from worker.sheets.layout import Layout
 
     layout = Layout.load(layout_path)
@@ -90,10 +91,14 @@ def _child(pdf: str, layout_path: str, settings: Settings, cores: int) -> dict[s
     started = time.perf_counter()
     statuses: dict[str, int] = {}
     pages = 0
-    for result in read_pdf(inspect_pdf(pdf, settings), {layout.exam_id: layout}, timed, settings,
-                           progress=lambda done, total: rss_samples.append((done, _rss_mb()))):
-        pages += 1
-        statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
+    with tempfile.TemporaryDirectory(prefix="scangrade-previews-") as folder:
+        # the page images kept for review.pdf are part of the scan path's work
+        previews = PreviewFolder(Path(folder), settings.review_dpi, settings.review_jpeg_quality)
+        for result in read_pdf(inspect_pdf(pdf, settings), {layout.exam_id: layout}, timed,
+                               settings, previews=previews,
+                               progress=lambda done, total: rss_samples.append((done, _rss_mb()))):
+            pages += 1
+            statuses[str(result.status)] = statuses.get(str(result.status), 0) + 1
     seconds = time.perf_counter() - started
     # Peak of this process only: a forked pdftoppm's ru_maxrss includes the Python parent's
     # pages from before its exec, so RUSAGE_CHILDREN would just repeat this figure.

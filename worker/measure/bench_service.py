@@ -110,15 +110,18 @@ class InProcess:
 
     def run(self) -> float:
         from worker.grading import grade_and_report
+        from worker.grading.inputs import fresh_previews, previews_dir
         from worker.scan.scans import read_all_scans
 
         layouts = {self.exam.exam_id: self.exam.layout}
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            read = read_all_scans([self.pdf], layouts, self.reader, self.settings)
+            previews = fresh_previews(Path(out), self.settings.review_dpi,
+                                      self.settings.review_jpeg_quality)
+            read = read_all_scans([self.pdf], layouts, self.reader, self.settings, previews)
             grade_and_report(
                 read.pages, self.exam, out, settings=self.settings, scans=read.files,
-                problems=read.problems,
+                problems=read.problems, previews=previews_dir(Path(out)),
             )
             return time.perf_counter() - started
 
