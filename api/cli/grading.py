@@ -82,7 +82,7 @@ def grade(
 
     try:
         exam = Exam.load(layout, key, roster)
-        _corrections_in(out, keep_corrections, force)
+        set_aside = _check_corrections(out, keep_corrections, force, exam.exam_id)
     except (LayoutError, GradingInputError) as exc:
         raise _fail(str(exc)) from None
     for problem in exam.problems:
@@ -111,6 +111,12 @@ def grade(
         for page in reading:
             pages.append(page)
             bar.update(1)
+    if set_aside is not None:  # only now that the new reads are in
+        from datetime import datetime
+
+        aside = out / f"corrections-set-aside-{datetime.now():%Y%m%d-%H%M%S}.csv"
+        set_aside.rename(aside)
+        typer.echo(f"the earlier corrections are set aside in {aside}", err=True)
     summary = grade_and_report(
         pages, exam, out, settings=settings, scans=scan_set.files, problems=reading.problems,
         previews=previews_dir(out),
@@ -118,27 +124,30 @@ def grade(
     _finish(summary, as_json, fail_on_review, started)
 
 
-def _corrections_in(out: Path, keep: bool, force: bool) -> None:
-    """What to do with corrections already in OUT: grading must never drop one unasked."""
-    from datetime import datetime
-
+def _check_corrections(out: Path, keep: bool, force: bool, exam_id: str) -> Path | None:
+    """What to do with corrections already in OUT, decided before anything is read (grading
+    must never drop one unasked): None to go on, or the journal to set aside (--force) once
+    the new reads are in."""
     from worker.grading.corrections import journal_path, load_journal
+    from worker.grading.report_files import SUMMARY_FILE
 
-    journal = journal_path(out)
-    if not journal.is_file():
-        return
-    count = len(load_journal(out))
     if keep and force:
         raise _fail("--keep-corrections and --force contradict each other: choose one")
+    journal = journal_path(out)
+    if not journal.is_file():
+        return None
+    if force:
+        return journal
+    count = len(load_journal(out))
     if keep:
+        summary = out / SUMMARY_FILE
+        graded = json.loads(summary.read_text()).get("exam_id") if summary.is_file() else None
+        if graded not in (None, exam_id):
+            raise _fail(f"{out} holds corrections of exam {graded!r}, not of {exam_id!r};"
+                        " grade these scans into another --out")
         typer.echo(f"applying the {count} correction(s) kept in {journal} to these scans",
                    err=True)
-        return
-    if force:
-        aside = out / f"corrections-set-aside-{datetime.now():%Y%m%d-%H%M%S}.csv"
-        journal.rename(aside)
-        typer.echo(f"{count} earlier correction(s) set aside in {aside}", err=True)
-        return
+        return None
     raise _fail(
         f"{out} already holds {count} teacher correction(s) (corrections.csv). To grade new"
         " scans of the same exam and keep them, add --keep-corrections; to start over, add"

@@ -261,15 +261,18 @@ async def apply_overrides(
     finished = storage.report_path(job_id, STUDENTS_CSV) is not None
     if not finished or (state is not None and state.status != JobStatus.DONE):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
-    # One regrade of a job at a time: two at once would each publish half-applied reports.
-    lock = f"scangrade:job:{job_id}:regrade"
-    if not jobs.client.set(lock, "1", nx=True, ex=settings.task_time_limit_s):
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is being regraded")
+    # One writer of a job's reports at a time: two at once would each publish their own
+    # copy, and the journal of one would be lost.
+    token = jobs.lock_reports(job_id, settings.task_time_limit_s)
+    if token is None:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"job {job_id} is being regraded; send the corrections again in a"
+                            " moment")
     try:
         summary = await run_in_threadpool(_regrade, storage, manifest, body, settings,
                                           _csv_name(filename))
     finally:
-        jobs.client.delete(lock)
+        jobs.unlock_reports(job_id, token)
     if state is not None:
         jobs.mark_done(job_id, summary)
     return job_status(job_id, jobs, storage)

@@ -1,7 +1,8 @@
 """Settings of grading and reports (worker/grading/).
 
-Review is decided per grade, from the reader's calibrated probabilities: `review_risk` for
-answers, `id_review_risk` for student IDs, both chosen with `scangrade eval grading`.
+Review is decided per grade, from the reader's calibrated probabilities and how the class
+answered (the `prior_*` settings): `review_risk` and `review_read_doubt` for answers,
+`id_review_risk` for student IDs, chosen with `scangrade eval grading`.
 """
 
 from pydantic import Field

@@ -42,10 +42,10 @@ class ReaderSettings(BaseSettings):
     screen_threshold: float | None = Field(
         default=None, gt=0.0, le=1.0,
         description="A screening read at or above this confidence stands; the full models "
-        "read the other crops instead. None: confidence_threshold, so a box is sent to "
-        "review only on the full models' word (measured at 0.998: 12.5% of scan-path digits "
-        "go to the full models; accuracy and review share as with the full models alone). "
-        "Lower reads faster and sends screen reads below the review threshold to review.",
+        "read the other crops instead. None: confidence_threshold, so every digit that is "
+        "not sure is read by the full models (measured at 0.998: 12.5% of scan-path digits "
+        "go to them; accuracy as with the full models alone). Lower reads faster and leaves "
+        "more digits to the less accurate screen.",
     )
     cpu_library_fusions: tuple[ReaderStage, ...] = Field(
         default=("screen",),
@@ -80,7 +80,9 @@ class ReaderSettings(BaseSettings):
     )
     confidence_threshold: float = Field(
         default=0.998,
-        description="Digits read below this confidence are sent to review. Chosen with "
-        "`scangrade eval reader`: the lowest threshold at which accepted digits on the scan "
-        "path are wrong at most 0.1% of the time (0.096% accepted error, 6.0% to review).",
+        description="A digit read at or above this confidence counts as sure: what `scangrade "
+        "eval reader` and `eval pipeline` measure accepted digits against, and where the "
+        "cascade's screen stops (see screen_threshold). Grading decides review per grade "
+        "(review_risk). Chosen with `scangrade eval reader`: the lowest threshold at which "
+        "accepted digits on the scan path are wrong at most 0.1% of the time.",
     )

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING
 from worker.grading.csvfile import decode_csv, parse_csv
 from worker.grading.errors import CorrectionsError
 from worker.grading.report_files import JOURNAL_CSV
+from worker.grading.score import GAP_MARK, Outcome
 from worker.sheets.layout import STUDENT_ID
 
 if TYPE_CHECKING:
+    from worker.grading.exam import Exam
     from worker.grading.grade import Gradebook
 
-JOURNAL_FILE = JOURNAL_CSV
 JOURNAL_COLUMNS = ("student", "copy", "question", "value", "source", "line", "recorded")
 ID_TARGETS = (STUDENT_ID, "id")
 REVIEWED = "reviewed"
@@ -113,7 +114,9 @@ def load_corrections(path: str | Path) -> list[CorrectionRow]:
     return parse_corrections(decode_csv(data, str(path), CorrectionsError), Path(path).name)
 
 
-def _copy_of(row: CorrectionRow, source: str, book: Gradebook) -> int:
+def _copy_of(row: CorrectionRow, source: str, book: Gradebook, ids: dict[int, str]) -> int:
+    """The copy a row is about; `ids`: copy -> student ID as this file has left them so far
+    (a row correcting an ID makes later rows of the file find the student by the new one)."""
     copies = {s.copy for s in book.students}
     if row.copy is not None:
         if row.copy not in copies:
@@ -125,9 +128,14 @@ def _copy_of(row: CorrectionRow, source: str, book: Gradebook) -> int:
         if copy not in copies:
             raise CorrectionsError(source, f"no sheet with copy number {copy}", row.line)
         return copy
-    by_id = book.copies_by_id()
-    found = by_id.get(row.student) or by_id.get(row.student.zfill(book.exam.id_digits))
+    wanted = {row.student, row.student.zfill(book.exam.id_digits)}
+    found = sorted(copy for copy, student_id in ids.items() if student_id in wanted)
     if not found:
+        absent = {r.student_id for r in book.absent} & wanted
+        if absent:
+            raise CorrectionsError(
+                source, f"student {row.student!r} handed in no sheet (absent in students.csv)",
+                row.line)
         raise CorrectionsError(
             source,
             f"no student {row.student!r} in students.csv (use copy:N for a sheet without a"
@@ -180,7 +188,11 @@ def _checked_value(row: CorrectionRow, copy: int, source: str, book: Gradebook
         )
     if value.lower() == CONFIRM:
         response = next(r for r in student.responses if r.question == question.id)
-        value = response.answer.replace("_", "")
+        if response.outcome == Outcome.UNREAD:
+            raise CorrectionsError(
+                source, f"{target} was not read (its page is missing or unreadable): write"
+                " the answer instead of ok", row.line)
+        value = response.answer.replace(GAP_MARK, "")
     elif value.lower() in BLANK_WORDS:
         value = ""
     if value and not (value.isascii() and value.isdigit()):
@@ -202,9 +214,12 @@ def resolve_corrections(
     """Every row checked against the graded class and tied to its copy; raises
     CorrectionsError naming the first bad row's line (then nothing is kept)."""
     resolved = []
+    ids = {s.copy: s.student_id for s in book.students if s.student_id}
     for row in rows:
-        copy = _copy_of(row, source, book)
+        copy = _copy_of(row, source, book, ids)
         target, value = _checked_value(row, copy, source, book)
+        if target == STUDENT_ID:
+            ids[copy] = value
         resolved.append(Correction(copy, target, value, row.student or f"copy:{copy}", source,
                                    row.line, recorded))
     return resolved
@@ -231,14 +246,20 @@ def in_effect(journal: Iterable[Correction]) -> CopyOverrides:
     return overrides
 
 
-def not_applicable(journal: Iterable[Correction], book: Gradebook) -> list[str]:
-    """Journal rows these sheets and this exam give no place to (kept in the journal, as
-    every correction is, and listed as a problem)."""
-    copies = {s.copy for s in book.students}
-    questions = {q.id: q for q in book.exam.questions}
-    problems = []
+def applicable(journal: Iterable[Correction], copies: set[int], exam: Exam
+               ) -> tuple[list[Correction], list[str]]:
+    """The journal's corrections in effect that these sheets and this exam give a place to,
+    and a problem line for each one they do not (it stays in the journal, as every
+    correction does: new scans of the missing sheet will take it)."""
+    questions = {q.id: q for q in exam.questions}
+    usable, problems = [], []
+    latest: dict[tuple[int, str], Correction] = {}
     for correction in journal:
-        where = f"{JOURNAL_FILE}: correction of copy {correction.copy} ({correction.source}" \
+        latest[(correction.copy, correction.target)] = correction
+    for correction in journal:
+        if latest[(correction.copy, correction.target)] is not correction:
+            continue  # replaced by a later row: nothing to apply, nothing to report
+        where = f"{JOURNAL_CSV}: correction of copy {correction.copy} ({correction.source}" \
                 f" line {correction.line})"
         if correction.copy not in copies:
             problems.append(f"{where} not applied: no sheet with copy {correction.copy}")
@@ -246,11 +267,13 @@ def not_applicable(journal: Iterable[Correction], book: Gradebook) -> list[str]:
                 correction.target not in questions
                 or len(correction.value) > questions[correction.target].boxes):
             problems.append(f"{where} not applied: {correction.target} does not fit this exam")
-    return problems
+        else:
+            usable.append(correction)
+    return usable, problems
 
 
 def journal_path(out_dir: str | Path) -> Path:
-    return Path(out_dir) / JOURNAL_FILE
+    return Path(out_dir) / JOURNAL_CSV
 
 
 def load_journal(out_dir: str | Path) -> list[Correction]:
@@ -258,13 +281,17 @@ def load_journal(out_dir: str | Path) -> list[Correction]:
     path = journal_path(out_dir)
     if not path.is_file():
         return []
-    text = decode_csv(path.read_bytes(), str(path), CorrectionsError)
-    table = parse_csv(text, JOURNAL_FILE, JOURNAL_COLUMNS, (), CorrectionsError)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorrectionsError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+    text = decode_csv(data, str(path), CorrectionsError)
+    table = parse_csv(text, JOURNAL_CSV, JOURNAL_COLUMNS, (), CorrectionsError)
     journal = []
     for row in table.rows:
         values = row.values
         if not values["copy"].isdigit() or not values["line"].lstrip("'").isdigit():
-            raise CorrectionsError(JOURNAL_FILE, "the journal is damaged (copy and line must"
+            raise CorrectionsError(JOURNAL_CSV, "the journal is damaged (copy and line must"
                                    " be numbers)", row.line)
         journal.append(Correction(
             int(values["copy"]), values["question"], values["value"],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from worker.grading.corrections import CopyOverrides
 from worker.grading.exam import Exam
-from worker.grading.identify import IdentifySettings, Identity, identify
+from worker.grading.identify import UNREAD_DIGIT, IdentifySettings, Identity, identify
 from worker.grading.key import normalize_answer
 from worker.grading.outcome import (
     AnswerPrior,
@@ -58,6 +58,13 @@ class Gradebook:
     absent: list[RosterStudent] = field(default_factory=list)  # roster students without a sheet
     problems: list[str] = field(default_factory=list)  # the exam's input problems
 
+    def identified(self, s: StudentResult) -> bool:
+        """Whether the sheet names a real student: on the roster, or without one a complete
+        ID (no box unread); a gradebook export or a file name needs one."""
+        if not s.student_id or UNREAD_DIGIT in s.student_id:
+            return False
+        return self.exam.roster is None or s.identity.on_roster
+
     def copies_by_id(self) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
         for s in self.students:
@@ -82,22 +89,23 @@ def class_priors(
     default = AnswerPrior(settings.prior_correct_share, settings.prior_blank_share,
                           settings.prior_near_miss_share, settings.prior_shifted_share)
     counted = (Outcome.CORRECT, Outcome.INCORRECT, Outcome.BLANK)
-    near = wrong = shifted = written = 0
+    near = wrong = shifted = could_shift = 0
     counts: dict[str, Counter] = {}
+    neighbours = {q.id: near_misses(q.key.answers, q.boxes) for q in exam.questions if q.key}
     for responses in students:
         for question, response in zip(exam.questions, responses, strict=True):
             if question.key is None or response.read_outcome not in counted:
                 continue
             counts.setdefault(question.id, Counter())[response.read_outcome] += 1
-            if response.read_digits:
-                written += 1
+            if response.read_digits and len(normalize_answer(response.read_digits)) \
+                    < question.boxes:
+                could_shift += 1  # an answer shorter than its boxes: begun where?
                 shifted += response.boxes[0].blank
             if response.read_outcome == Outcome.INCORRECT:
                 wrong += 1
-                near += normalize_answer(response.read_digits) in near_misses(
-                    question.key.answers, question.boxes)
+                near += normalize_answer(response.read_digits) in neighbours[question.id]
     near_share = estimate_share(near, wrong, default.near_miss_share, settings.prior_strength)
-    shifted_share = estimate_share(shifted, written, default.shifted_share,
+    shifted_share = estimate_share(shifted, could_shift, default.shifted_share,
                                    settings.prior_strength)
     return {
         question.id: estimate_prior(

@@ -11,7 +11,6 @@ import re
 import shutil
 import unicodedata
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from reportlab.pdfgen.canvas import Canvas
@@ -34,7 +33,7 @@ from worker.grading.marked_pages import (
 )
 from worker.grading.report_files import GRADED_DIR, GRADED_ZIP
 from worker.grading.score import Outcome
-from worker.scan.pdf import PdfInfo
+from worker.grading.wording import score_text
 from worker.scan.results import PageResult
 
 HEADER_SIZE = 11.0
@@ -44,10 +43,10 @@ NAME_CHARS = 40  # of a student's name in a file name
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed: the same grading gives the same zip
 
 
-def file_name(s: StudentResult) -> str:
+def file_name(s: StudentResult, identified: bool) -> str:
     """`<student_id>-<name>.pdf` in plain letters (accents dropped), `copy-<n>.pdf` for a
-    sheet without an ID."""
-    if not s.student_id:
+    sheet that names no sure student."""
+    if not identified:
         return f"copy-{s.copy}.pdf"
     plain = unicodedata.normalize("NFKD", s.name).encode("ascii", "ignore").decode()
     name = re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-")[:NAME_CHARS].strip("-")
@@ -75,11 +74,10 @@ def _marks(s: StudentResult, exam: Exam) -> dict[str, tuple[tuple[float, float, 
 
 def _draw_student(canvas: Canvas, s: StudentResult, exam: Exam, images: PageImages) -> None:
     marks = _marks(s, exam)
-    percent = f" ({s.percent:g}%)" if s.percent is not None else ""
     who = " ".join(x for x in (s.name, f"({s.student_id})" if s.student_id else "") if x) \
         or f"copy {s.copy}"
     lines = [(f"{exam.layout.name}", INK, False), (f"{who}", INK, True),
-             (f"Score {s.score:g}/{s.max_score:g}{percent}", INK, True)]
+             (f"Score {score_text(s.score, s.max_score, s.percent)}", INK, True)]
     if s.needs_review:
         lines.append(("Not final yet: some answers are still being checked by your teacher.",
                       GREY, False))
@@ -111,20 +109,16 @@ def _mark_page(canvas: Canvas, drawn, page: PageResult, marks) -> None:
         label(canvas, note, right + 3, middle - LABEL_SIZE / 3, LABEL_SIZE, colour, bold=True)
 
 
-def write_graded_sheets(
-    book: Gradebook, scans: Sequence[PdfInfo], out_dir: Path, dpi: int, jpeg_quality: int,
-    previews: Path | None = None,
-) -> list[Path]:
+def write_graded_sheets(book: Gradebook, out_dir: Path, images: PageImages) -> list[Path]:
     """Writes graded/<student>.pdf for every graded student and graded.zip with them all;
     returns [graded.zip]. An earlier run's graded/ is replaced whole."""
-    images = PageImages(previews, scans, dpi, jpeg_quality)
     folder = out_dir / GRADED_DIR
     staging = out_dir / f".{GRADED_DIR}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     names: list[str] = []
     for s in book.students:
-        name = file_name(s)
+        name = file_name(s, book.identified(s))
         if name in names:  # two sheets read as one student: keep both, apart
             name = name.removesuffix(".pdf") + f"-copy-{s.copy}.pdf"
         names.append(name)

@@ -25,6 +25,7 @@ from scipy.special import logsumexp
 
 from model.inference.classes import DIGIT_CLASSES
 from worker.grading.roster import Roster
+from worker.grading.wording import percent, runner_up
 from worker.scan.results import BoxRead
 
 UNREAD_DIGIT = "?"
@@ -48,12 +49,6 @@ class Identity:
     reasons: list[str] = field(default_factory=list)  # why the ID needs review
     on_roster: bool = False
     corrected: bool = False  # set by a teacher's override
-
-
-def percent(confidence: float) -> str:
-    """A confidence for people, rounded down so a read just under a 97% threshold never shows
-    as "97%"."""
-    return f"{math.floor(confidence * 1000) / 10:g}%"
 
 
 def _read_id(boxes: list[BoxRead], id_digits: int) -> str:
@@ -106,9 +101,14 @@ def _without_roster(
             box = min(boxes, key=lambda b: b.confidence)
             identity.reasons.append(
                 f"ID read as {read} is unsure ({percent(identity.probability)} sure): box"
-                f" {box.index + 1} could be {_runner_up_digit(box)}"
+                f" {box.index + 1} could be {runner_up(box.probs, box.digit, digits_only=True)}"
             )
         result[copy] = identity
+    return result
+
+
+def _flag_shared_ids(result: dict[int, Identity]) -> None:
+    """Two sheets with one ID (as read, or as a teacher set it): both need a look."""
     counts = Counter(i.student_id for i in result.values() if i.student_id)
     for copy, identity in result.items():
         if counts[identity.student_id] > 1:
@@ -118,12 +118,6 @@ def _without_roster(
                 if o.student_id == identity.student_id and c != copy
             ]
             identity.reasons.append(f"ID {identity.student_id} is also on copy {', '.join(others)}")
-    return result
-
-
-def _runner_up_digit(box: BoxRead) -> str:
-    ranked = sorted(range(DIGIT_CLASSES), key=lambda d: box.probs[d], reverse=True)
-    return str(next(d for d in ranked if d != box.digit))
 
 
 def identify(
@@ -134,7 +128,18 @@ def identify(
     fixed: dict[int, str] | None = None,
 ) -> dict[int, Identity]:
     """Identity of every copy. `fixed`: copy -> ID a teacher set; taken as given."""
-    fixed = fixed or {}
+    result = _identities(id_boxes, id_digits, roster, settings, fixed or {})
+    _flag_shared_ids(result)
+    return result
+
+
+def _identities(
+    id_boxes: dict[int, list[BoxRead]],
+    id_digits: int,
+    roster: Roster | None,
+    settings: IdentifySettings,
+    fixed: dict[int, str],
+) -> dict[int, Identity]:
     if roster is None:
         result = _without_roster(
             {c: b for c, b in id_boxes.items() if c not in fixed}, id_digits, settings
@@ -155,6 +160,8 @@ def identify(
             name=known.name if known else "",
             on_roster=known is not None,
             corrected=True,
+            reasons=[] if known else [f"ID {student_id} (set by the teacher) is not on the"
+                                      f" roster {roster.source}"],
         )
     taken = set(fixed.values())
     candidates = [s for s in roster.students if s.student_id not in taken]

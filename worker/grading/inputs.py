@@ -101,7 +101,7 @@ def save_inputs(
     if exam.key_path is None:
         lines = ["question,answer,points"]
         lines += [
-            f"{e.question},{'|'.join(e.answers)},{'' if e.points is None else e.points}"
+            f"{e.question},{e.text},{'' if e.points is None else e.points}"
             for e in exam.key.entries.values()
         ]
         (inputs / "key.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -118,14 +118,22 @@ def save_inputs(
     files["problems"] = problems  # what went wrong reading, for the summary of a regrade
     if previews is not None:
         _save_previews(pages, previews, out_dir)
+    else:  # an earlier run's images are not of these pages
+        shutil.rmtree(previews_dir(out_dir), ignore_errors=True)
     (inputs / MANIFEST_FILE).write_text(json.dumps(files, indent=2) + "\n", encoding="utf-8")
 
 
-def replace_key(out_dir: Path, exam: Exam, key_path: Path) -> Exam:
-    """The exam with a corrected answer key, which becomes the folder's saved key; raises
-    AnswerKeyError (naming the line) before anything is written when the key is bad."""
-    key = load_key(key_path)
-    corrected = Exam.from_parts(exam.layout, key, exam.roster)
+def with_key(exam: Exam, key_path: Path) -> Exam:
+    """The exam with a corrected answer key (nothing written); raises AnswerKeyError naming
+    the line when the key is bad."""
+    corrected = Exam.from_parts(exam.layout, load_key(key_path), exam.roster)
+    corrected.layout_path, corrected.key_path = exam.layout_path, Path(key_path)
+    corrected.roster_path = exam.roster_path
+    return corrected
+
+
+def save_key(out_dir: Path, key_path: Path) -> None:
+    """Makes a corrected key the folder's saved one, for every later regrade."""
     inputs = out_dir / INPUTS_DIR
     manifest_path = inputs / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -133,9 +141,6 @@ def replace_key(out_dir: Path, exam: Exam, key_path: Path) -> Exam:
     _copy_into(key_path, target)
     manifest["key"] = target.name
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    corrected.layout_path, corrected.key_path = exam.layout_path, target
-    corrected.roster_path = exam.roster_path
-    return corrected
 
 
 def load_saved(out_dir: str | Path, load_exam: bool = True) -> SavedInputs:

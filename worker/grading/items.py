@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from worker.grading.grade import Gradebook
 from worker.grading.key import normalize_answer
-from worker.grading.score import Outcome
+from worker.grading.score import GAP_MARK, Outcome
 
 ANSWERED = (Outcome.CORRECT, Outcome.INCORRECT, Outcome.BLANK)
 
@@ -49,7 +49,7 @@ def item_stats(book: Gradebook, group_share: float, min_students: int) -> list[I
         correct = sum(r.outcome == Outcome.CORRECT for r in read)
         blank = sum(r.answer == "" for r in read)
         wrong = Counter(
-            normalize_answer(r.answer.replace("_", ""))
+            normalize_answer(r.answer.replace(GAP_MARK, ""))
             for r in read
             if r.outcome == Outcome.INCORRECT
         )
@@ -66,7 +66,7 @@ def item_stats(book: Gradebook, group_share: float, min_students: int) -> list[I
             ItemStats(
                 question=question.id,
                 points=question.points,
-                key="|".join(question.key.answers) if graded else "",
+                key=question.key.text if graded else "",
                 students=n,
                 correct=correct,
                 share_correct=round(correct / n, 3) if graded and n else None,

@@ -29,6 +29,11 @@ class KeyEntry:
     points: float | None  # None: use the layout's points
     line: int
 
+    @property
+    def text(self) -> str:
+        """The accepted answers as the key writes them: `9|09`."""
+        return ALTERNATIVE_SEPARATOR.join(self.answers)
+
     def accepts(self, answer: str) -> bool:
         canonical = normalize_answer(answer)
         return any(normalize_answer(a) == canonical for a in self.answers)

@@ -25,9 +25,8 @@ from worker.scan.pdf import PdfInfo
 from worker.scan.previews import preview_path
 from worker.scan.results import PageResult
 from worker.sheets.layout import PAPER_SIZES_MM
-from worker.sheets.units import MM_PER_INCH
+from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
-POINTS_PER_INCH = 72.0
 Colour = tuple[float, float, float]  # RGB, 0..1
 GREEN: Colour = (0.0, 0.55, 0.24)
 RED: Colour = (0.84, 0.12, 0.12)
@@ -89,6 +88,7 @@ class PageImages:
         self.previews = previews
         self.dpi = dpi
         self.jpeg_quality = jpeg_quality
+        self.rasterized: dict[int, PageImage | None] = {}  # drawn twice, rasterized once
         self.spans: list[tuple[Path, int, int]] = []  # (pdf, first global page, n pages)
         start = 1
         for scan in scans:  # page counts from the one inspection of each file
@@ -100,7 +100,9 @@ class PageImages:
             path = preview_path(self.previews, page.source_page)
             if path.is_file():
                 return self._from_jpeg(path.read_bytes(), page)
-        return self._rasterized(page) or self._blank(page)
+        if page.source_page not in self.rasterized:
+            self.rasterized[page.source_page] = self._rasterized(page)
+        return self.rasterized[page.source_page] or self._blank(page)
 
     def _from_jpeg(self, jpeg: bytes, page: PageResult) -> PageImage:
         with Image.open(io.BytesIO(jpeg)) as image:

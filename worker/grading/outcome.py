@@ -49,19 +49,29 @@ class OutcomeOdds:
 
 @dataclass(frozen=True)
 class Evidence:
-    """P(these reads | what was written), by kind of answer (see the module doc). The
-    `shifted_` parts are the readings whose first box is blank: an answer not begun in the
-    leftmost box, as the sheet asks, or a first digit too faint to see."""
+    """P(these reads | what was written), by kind of answer (see the module doc), each kind
+    by the length of its numbers (1..boxes). The `_shifted` parts are the readings whose first
+    box is blank: an answer not begun in the leftmost box, as the sheet asks, or a first digit
+    too faint to see."""
 
-    correct: float  # summed over the ways of writing an accepted number (_7_, 07, 7)
+    boxes: int
     blank: float
-    near_miss: float  # summed over the key's near misses
+    correct: tuple[float, ...]  # summed over the ways of writing an accepted number (_7_, 07)
+    correct_shifted: tuple[float, ...]
+    near_miss: tuple[float, ...]  # summed over the key's near misses
+    near_miss_shifted: tuple[float, ...]
     n_near_misses: int
-    other: tuple[float, ...]  # every other number, by its length in digits (1..boxes)
-    n_others: tuple[int, ...]  # how many other numbers of each length there are
-    shifted_correct: float = 0.0
-    shifted_near_miss: float = 0.0
-    shifted_other: tuple[float, ...] = ()
+    other: tuple[float, ...]  # every other number
+    other_shifted: tuple[float, ...]
+    n_others: tuple[int, ...]  # how many other numbers of each length there are (maybe 0)
+
+    @property
+    def total_correct(self) -> float:
+        return min(1.0, sum(self.correct))
+
+    @property
+    def total_incorrect(self) -> float:
+        return sum(self.near_miss) + sum(self.other)
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ def _reads_as(probs: Probs, number: str) -> float:
 
 def near_misses(accepted: Iterable[str], boxes: int) -> set[str]:
     """The numbers one edit from an accepted one that fit the boxes: a digit changed, dropped
-    or added; never an accepted number itself, never written with a leading zero."""
+    or added; never an accepted number itself, always without leading zeros."""
     numbers = {normalize_answer(answer) for answer in accepted}
     found: set[str] = set()
     digits = "0123456789"
@@ -114,8 +124,8 @@ def near_misses(accepted: Iterable[str], boxes: int) -> set[str]:
         if len(number) < boxes:
             found.update(number[:i] + d + number[i:] for i in range(len(number) + 1)
                          for d in digits)
-    return {n for n in found if n and not (len(n) > 1 and n[0] == "0")
-            and normalize_answer(n) not in numbers}
+    # an edit that leaves a leading zero writes a shorter number (105 -> 05 is 5)
+    return {normalize_answer(n) for n in found if n} - numbers
 
 
 def _numbers_of_length(length: int) -> int:
@@ -143,16 +153,12 @@ def _by_length(probs: Probs) -> list[float]:
     return lengths
 
 
-def _masses(probs: Probs, numbers: Iterable[str], near: Iterable[str]
-            ) -> tuple[float, float, list[float], list[float]]:
-    """(correct, near-miss, other by length, blank) masses of the readings of `probs`."""
-    correct = {number: _reads_as(probs, number) for number in numbers}
-    near_mass = {number: _reads_as(probs, number) for number in near}
-    lengths = _by_length(probs)
-    known = {**correct, **near_mass}
-    other = [max(0.0, lengths[length] - sum(m for n, m in known.items() if len(n) == length))
-             for length in range(1, len(probs) + 1)]
-    return sum(correct.values()), sum(near_mass.values()), other, [lengths[0]]
+def _by_number_length(probs: Probs, numbers: Iterable[str], boxes: int) -> list[float]:
+    """Summed P(reads as each of `numbers`), by the numbers' length (index 0: length 1)."""
+    masses = [0.0] * boxes
+    for number in numbers:
+        masses[len(number) - 1] += _reads_as(probs, number)
+    return masses
 
 
 def evidence(probs: Probs, accepted: Iterable[str]) -> Evidence:
@@ -161,55 +167,77 @@ def evidence(probs: Probs, accepted: Iterable[str]) -> Evidence:
     answer split all readings between them."""
     accepted = list(accepted)
     boxes = len(probs)
-    numbers = {normalize_answer(answer) for answer in accepted}
+    numbers = {normalize_answer(answer) for answer in accepted} - _too_long(boxes, accepted)
     near = near_misses(accepted, boxes)
-    correct, near_mass, other, (blank,) = _masses(probs, numbers, near)
-    # the readings with a blank first box: that box's blank times the rest's readings
+    # the readings with a blank first box: that box's blank times the other boxes' readings
     first_blank = probs[0][BLANK] if boxes else 0.0
-    rest_correct, rest_near, rest_other, _ = _masses(probs[1:], numbers, near)
-    n_others = []
+    rest = probs[1:]
+
+    def split(kind: Iterable[str]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        kind = list(kind)
+        shifted = [first_blank * m for m in _by_number_length(rest, kind, boxes)]
+        return tuple(_by_number_length(probs, kind, boxes)), tuple(shifted)
+
+    correct, correct_shifted = split(numbers)
+    near_miss, near_miss_shifted = split(near)
+    lengths, rest_lengths = _by_length(probs), [*_by_length(rest), 0.0]
+    other, other_shifted, n_others = [], [], []
     for length in range(1, boxes + 1):
-        known = sum(1 for n in (*numbers, *near) if len(n) == length)
-        n_others.append(max(1, _numbers_of_length(length) - known))
-    return Evidence(
-        correct=min(1.0, correct),
-        blank=blank,
-        near_miss=near_mass,
-        n_near_misses=len(near),
-        other=tuple(other),
-        n_others=tuple(n_others),
-        shifted_correct=first_blank * rest_correct,
-        shifted_near_miss=first_blank * rest_near,
-        shifted_other=tuple(first_blank * m for m in (*rest_other, 0.0)),
-    )
+        known = correct[length - 1] + near_miss[length - 1]
+        known_shifted = correct_shifted[length - 1] + near_miss_shifted[length - 1]
+        other.append(max(0.0, lengths[length] - known))
+        other_shifted.append(max(0.0, first_blank * rest_lengths[length] - known_shifted))
+        listed = sum(1 for n in (*numbers, *near) if len(n) == length)
+        n_others.append(_numbers_of_length(length) - listed)
+    return Evidence(boxes, lengths[0], correct, correct_shifted, near_miss, near_miss_shifted,
+                    len(near), tuple(other), tuple(other_shifted), tuple(n_others))
+
+
+def _too_long(boxes: int, accepted: Iterable[str]) -> set[str]:
+    """Accepted numbers that cannot be written in the boxes (they are never read)."""
+    return {normalize_answer(a) for a in accepted if len(normalize_answer(a)) > boxes}
 
 
 def reads_alone(seen: Evidence) -> OutcomeOdds:
     """The outcome's odds from the reads alone, every way of filling the boxes equally likely
     beforehand: how much doubt the reader itself leaves."""
-    others = seen.near_miss + sum(seen.other)
-    total = seen.correct + seen.blank + others
-    return OutcomeOdds(seen.correct / total, others / total, seen.blank / total)
+    total = seen.total_correct + seen.blank + seen.total_incorrect
+    return OutcomeOdds(seen.total_correct / total, seen.total_incorrect / total,
+                       seen.blank / total)
 
 
 def posterior(seen: Evidence, prior: AnswerPrior) -> OutcomeOdds:
     """P(outcome | reads): each kind of answer weighted by the class's prior for one answer
-    of that kind (an accepted number, blank, one near miss, one other number)."""
+    of that kind (an accepted number, blank, one near miss, one other number) and for how
+    it is laid out in the boxes (begun in the first box, or a shift to the right)."""
+    boxes = seen.boxes
     wrong = max(0.0, 1.0 - prior.correct - prior.blank)
-    per_near_miss = wrong * prior.near_miss_share / max(1, seen.n_near_misses)
-    per_length = wrong * (1.0 - prior.near_miss_share) / len(seen.other)
+    lengths_with_others = [k for k in range(boxes) if seen.n_others[k] > 0]
+    near_share = prior.near_miss_share if lengths_with_others else 1.0
+    per_near_miss = wrong * near_share / max(1, seen.n_near_misses)
+    per_length = wrong * (1.0 - near_share) / max(1, len(lengths_with_others))
 
-    def laid_out(mass: float, shifted: float) -> float:  # begun in the first box, or not
-        if not prior.shifted_share:
-            return mass
-        return (1.0 - prior.shifted_share) * (mass - shifted) + prior.shifted_share * shifted
+    def laid_out(masses: Sequence[float], shifted: Sequence[float]) -> float:
+        """The masses of each length weighted by the layouts a number that long can have:
+        a number filling every box has one, a shorter one is begun in the first box or
+        shifted right by one of (boxes - length) places."""
+        total = 0.0
+        for index, (mass, moved) in enumerate(zip(masses, shifted, strict=True)):
+            places = boxes - (index + 1)
+            if places == 0 or not prior.shifted_share:
+                total += mass
+            else:
+                total += (1.0 - prior.shifted_share) * (mass - moved) \
+                    + prior.shifted_share / places * moved
+        return total
 
-    shifted_other = seen.shifted_other or (0.0,) * len(seen.other)
-    correct = prior.correct * laid_out(seen.correct, seen.shifted_correct)
+    correct = prior.correct * laid_out(seen.correct, seen.correct_shifted)
     blank = prior.blank * seen.blank
-    incorrect = per_near_miss * laid_out(seen.near_miss, seen.shifted_near_miss) + sum(
-        per_length / count * laid_out(mass, shifted)
-        for mass, shifted, count in zip(seen.other, shifted_other, seen.n_others, strict=True))
+    incorrect = per_near_miss * laid_out(seen.near_miss, seen.near_miss_shifted)
+    for k in lengths_with_others:
+        incorrect += per_length / seen.n_others[k] * laid_out(
+            [seen.other[k] if i == k else 0.0 for i in range(boxes)],
+            [seen.other_shifted[k] if i == k else 0.0 for i in range(boxes)])
     total = correct + blank + incorrect
     if total <= 0.0:  # reads the class never writes: no prior information, use the reads
         return reads_alone(seen)

@@ -18,7 +18,7 @@ from worker.grading.report_files import (
     REVIEW_CSV,
     STUDENTS_CSV,
 )
-from worker.grading.score import Outcome
+from worker.grading.score import GAP_MARK, Outcome
 from worker.scan.results import PageResult
 from worker.sheets.layout import STUDENT_ID
 
@@ -129,13 +129,14 @@ def response_rows(book: Gradebook) -> list[list[object]]:
                     s.copy,
                     r.question,
                     r.answer,
-                    "|".join(question.key.answers) if question.key else "",
+                    question.key.text if question.key else "",
                     str(r.outcome),
                     round(probability, 4) if probability is not None else None,
                     r.outcome == "correct",
                     r.points,
                     r.max_points,
-                    " ".join("_" if b.blank or b.digit is None else str(b.digit) for b in r.boxes),
+                    " ".join(GAP_MARK if b.blank or b.digit is None else str(b.digit)
+                             for b in r.boxes),
                     " ".join(f"{b.confidence:.3f}" for b in r.boxes),
                     " ".join(str(f) for f in r.flags),
                     r.needs_review and s.needs_review,
@@ -175,7 +176,7 @@ def review_rows(book: Gradebook) -> list[list[object]]:
             probability = r.outcome_probability
             rows.append([*who, r.question, "" if unread else (r.answer or "blank"),
                          round(probability, 4) if probability is not None else None,
-                         "|".join(question.key.answers) if question.key else "", "", reason])
+                         question.key.text if question.key else "", "", reason])
     return rows
 
 
@@ -193,17 +194,19 @@ def _email(book: Gradebook, s: StudentResult) -> str:
 
 
 def moodle_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
-    """Identified students and their score, one grade column named after the exam."""
+    """Identified students (Gradebook.identified) and their score, one grade column named
+    after the exam; a sheet without a sure student is left to the teacher."""
     header = [*MOODLE_COLUMNS, book.exam.layout.name]
     rows = [[*_split_name(s.name), s.student_id, _email(book, s), s.score]
-            for s in book.students if s.student_id]
+            for s in book.students if book.identified(s)]
     return header, rows
 
 
 def canvas_rows(book: Gradebook) -> tuple[list[str], list[list[object]]]:
     header = [*CANVAS_COLUMNS, book.exam.layout.name]
     rows: list[list[object]] = [[CANVAS_POINTS_ROW, "", "", "", "", book.exam.max_score]]
-    rows += [[s.name, "", s.student_id, "", "", s.score] for s in book.students if s.student_id]
+    rows += [[s.name, "", s.student_id, "", "", s.score]
+             for s in book.students if book.identified(s)]
     return header, rows
 
 

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from model.inference.classes import BLANK
 from worker.grading.exam import ExamQuestion
-from worker.grading.identify import Identity, percent
-from worker.grading.score import Flag, Outcome, Response, answer_from_digits
+from worker.grading.identify import Identity
+from worker.grading.score import Flag, Outcome, Response, answer_from_digits, outcome_of
+from worker.grading.wording import OUTCOME_WORDS, percent, runner_up, symbol
 from worker.scan.results import BoxRead
 
-OUTCOME_WORDS = {Outcome.CORRECT: "right", Outcome.INCORRECT: "wrong", Outcome.BLANK: "blank"}
 
-
-def symbol(class_index: int | None) -> str:
-    """A class as a teacher reads it: the digit, or "blank"."""
-    return "blank" if class_index is None or class_index == BLANK else str(class_index)
-
-
-def runner_up(box: BoxRead) -> int:
-    """The class the reader found next most likely for this box."""
-    read = BLANK if box.blank or box.digit is None else box.digit
-    ranked = sorted(range(len(box.probs)), key=lambda c: box.probs[c], reverse=True)
-    return next(c for c in ranked if c != read)
+def _class_read(box: BoxRead) -> int:
+    return BLANK if box.blank or box.digit is None else box.digit
 
 
 def least_sure_box(boxes: list[BoxRead]) -> BoxRead | None:
@@ -34,10 +25,7 @@ def _read_words(answer: str, outcome: Outcome) -> str:
 
 def _outcome_of(digits: list[int | None], question: ExamQuestion) -> tuple[str, Outcome]:
     read = answer_from_digits(digits)
-    if not read.digits:
-        return read.shown, Outcome.BLANK
-    right = question.key is not None and question.key.accepts(read.digits)
-    return read.shown, Outcome.CORRECT if right else Outcome.INCORRECT
+    return read.shown, outcome_of(question, read.digits)
 
 
 def likeliest_change(response: Response, question: ExamQuestion
@@ -59,7 +47,7 @@ def likeliest_change(response: Response, question: ExamQuestion
         box = least_sure_box(response.boxes)
         if box is None:
             return None
-        best = (0.0, box, runner_up(box))
+        best = (0.0, box, runner_up(box.probs, _class_read(box)))
     _, box, other = best
     digits = list(read)
     digits[response.boxes.index(box)] = None if other == BLANK else other
@@ -67,10 +55,13 @@ def likeliest_change(response: Response, question: ExamQuestion
 
 
 def unsure_reason(response: Response, question: ExamQuestion) -> str:
-    """`q4: read 149 (wrong), 2.4% sure: box 3 could be 4, making 144 (right)`."""
-    sure = percent(response.outcome_probability or 0.0)
+    """`q4: read 149 (wrong), 2.4% sure: box 3 could be 4, making 144 (right)`; for an answer
+    the reads alone leave in doubt, `q4: read 45 (right), the digits alone 60% sure: ...`."""
+    unclear = Flag.UNCLEAR in response.flags
+    probability = response.read_probability if unclear else response.outcome_probability
+    sure = percent(probability or 0.0) + (" sure from the digits alone" if unclear else " sure")
     reason = f"{response.question}: read {_read_words(response.answer, response.outcome)}," \
-             f" {sure} sure"
+             f" {sure}"
     change = likeliest_change(response, question)
     if change is None:
         return reason
@@ -80,7 +71,8 @@ def unsure_reason(response: Response, question: ExamQuestion) -> str:
 
 
 def response_reasons(response: Response, question: ExamQuestion) -> list[str]:
-    return [unsure_reason(response, question)] if Flag.UNSURE in response.flags else []
+    flagged = Flag.UNSURE in response.flags or Flag.UNCLEAR in response.flags
+    return [unsure_reason(response, question)] if flagged else []
 
 
 def review_reasons(

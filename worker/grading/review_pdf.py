@@ -15,7 +15,6 @@ outlines land on the ink the reader saw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
 from worker.grading.exam import Exam
-from worker.grading.grade import Gradebook, StudentResult
+from worker.grading.grade import REVIEWED_NOTE, Gradebook, StudentResult
 from worker.grading.marked_pages import (
     AMBER,
     GREEN,
@@ -40,9 +39,8 @@ from worker.grading.marked_pages import (
     start_page,
     wrapped,
 )
-from worker.grading.review import OUTCOME_WORDS
-from worker.grading.score import Outcome, Response
-from worker.scan.pdf import PdfInfo
+from worker.grading.score import Flag, Outcome, Response
+from worker.grading.wording import OUTCOME_WORDS, percent, score_text
 from worker.scan.results import PageResult
 from worker.sheets.layout import STUDENT_ID
 
@@ -97,8 +95,7 @@ def _who(s: StudentResult) -> str:
 
 
 def _score(s: StudentResult) -> str:
-    percent = f" ({s.percent:g}%)" if s.percent is not None else ""
-    return f"{s.score:g}/{s.max_score:g}{percent}"
+    return score_text(s.score, s.max_score, s.percent)
 
 
 def _header_lines(sheet: ReviewPage, n_pages: int) -> list[tuple[str, Colour, bool]]:
@@ -112,24 +109,34 @@ def _header_lines(sheet: ReviewPage, n_pages: int) -> list[tuple[str, Colour, bo
     if s.needs_review:
         lines += [(f"Check: {reason}", AMBER, False) for reason in s.review_reasons]
     elif s.review_reasons:  # checked by the teacher: say so
-        lines.append(("Checked by the teacher: " + "; ".join(s.review_reasons), GREY, False))
+        checked = [r for r in s.review_reasons if r != REVIEWED_NOTE]
+        lines.append(("Checked by the teacher: " + "; ".join(checked), GREY, False))
     return lines
 
 
-def _answer_colour(response: Response) -> Colour:
-    if response.needs_review:
+def _to_check(response: Response, s: StudentResult) -> bool:
+    return response.needs_review and s.needs_review  # not once the teacher checked them
+
+
+def _answer_colour(response: Response, s: StudentResult) -> Colour:
+    if _to_check(response, s):
         return AMBER
     return OUTCOME_COLOURS.get(response.outcome, GREY)
 
 
-def _answer_note(response: Response, key: str) -> str:
+def _answer_note(response: Response, s: StudentResult, key: str) -> str:
     if response.outcome == Outcome.UNGRADED:
         return "no key"
+    if response.outcome == Outcome.UNREAD:
+        return f"check: not read · key {key}"
     points = f"{response.points:g}/{response.max_points:g}"
-    if response.needs_review:
-        sure = f"{(response.outcome_probability or 0) * 100:.0f}%"
-        return f"check: {sure} sure it is {OUTCOME_WORDS.get(response.outcome, '?')}" \
-               f" · key {key} · {points}"
+    if _to_check(response, s):
+        if Flag.UNCLEAR in response.flags:
+            doubt = f"digits unclear ({percent(response.read_probability or 0.0)} sure)"
+        else:
+            word = OUTCOME_WORDS.get(response.outcome, "?")
+            doubt = f"{percent(response.outcome_probability or 0.0)} sure it is {word}"
+        return f"check: {doubt} · key {key} · {points}"
     return f"key {key} · {points}"
 
 
@@ -150,7 +157,8 @@ def draw_marks(canvas: Canvas, sheet: ReviewPage, images: PageImages, exam: Exam
         return
     s = sheet.student
     by_question = {r.question: r for r in s.responses}
-    keys = {q.id: "|".join(q.key.answers) if q.key else "" for q in exam.questions}
+    keys = {q.id: q.key.text if q.key else ""
+            for q in exam.questions}
     fields: dict[str, list] = {}
     for box in page.boxes:
         fields.setdefault(box.field, []).append(box)
@@ -161,8 +169,8 @@ def draw_marks(canvas: Canvas, sheet: ReviewPage, images: PageImages, exam: Exam
             note = f"ID {s.student_id or '?'}" + (f" {s.name}" if s.name else "")
         elif field in by_question:
             response = by_question[field]
-            colour = _answer_colour(response)
-            note = _answer_note(response, keys.get(field, ""))
+            colour = _answer_colour(response, s)
+            note = _answer_note(response, s, keys.get(field, ""))
         else:
             continue
         right = 0.0
@@ -226,18 +234,10 @@ def _legend_page(canvas: Canvas, book: Gradebook, plan: list[ReviewPage]) -> Non
     canvas.showPage()
 
 
-def write_review_pdf(
-    book: Gradebook,
-    pages: list[PageResult],
-    scans: Sequence[PdfInfo],
-    path: Path,
-    dpi: int,
-    jpeg_quality: int,
-    previews: Path | None = None,
-) -> int:
+def write_review_pdf(book: Gradebook, pages: list[PageResult], path: Path, images: PageImages
+                     ) -> int:
     """Writes review.pdf; returns its number of scanned pages (the legend page aside)."""
     plan = plan_pages(book, pages)
-    images = PageImages(previews, scans, dpi, jpeg_quality)
     # invariant: no date or random id, so the same grading gives a byte-identical PDF
     canvas = Canvas(str(path), invariant=True, pageCompression=1)
     canvas.setTitle(f"scangrade review: {book.exam.layout.name}")

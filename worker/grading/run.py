@@ -18,23 +18,27 @@ from pathlib import Path
 from scangrade.settings import Settings
 from worker.grading.corrections import (
     JOURNAL_COLUMNS,
+    CopyOverrides,
+    Correction,
+    applicable,
     in_effect,
     journal_path,
     journal_rows,
     load_corrections,
     load_journal,
-    not_applicable,
     resolve_corrections,
 )
 from worker.grading.csvfile import write_csv
 from worker.grading.exam import Exam
 from worker.grading.grade import grade
 from worker.grading.graded_sheets import write_graded_sheets
-from worker.grading.inputs import load_saved, previews_dir, replace_key, save_inputs
+from worker.grading.inputs import load_saved, previews_dir, save_inputs, save_key, with_key
 from worker.grading.items import item_stats
+from worker.grading.marked_pages import PageImages
 from worker.grading.report_files import GRADED_ZIP, REVIEW_PDF, SUMMARY_FILE
 from worker.grading.reports import write_reports
 from worker.grading.review_pdf import write_review_pdf
+from worker.grading.students import group_pages
 from worker.grading.summary import GradingSummary, summarize
 from worker.scan.pdf import PdfInfo
 from worker.scan.results import PageResult
@@ -53,7 +57,7 @@ def grade_and_report(
 ) -> GradingSummary:
     """Grades `pages` with the folder's corrections and writes every report into `out_dir`
     (students.csv, responses.csv, questions.csv, pages.csv, review.csv, the gradebook
-    exports, review.pdf, summary.json).
+    exports, review.pdf, graded/ and graded.zip, summary.json).
 
     `scans`: the inspected PDFs the pages came from (worker.scan.scans.ScanSet.files);
     `PageResult.source_page` numbers the pages of all of them in order. `problems`: what
@@ -69,11 +73,11 @@ def grade_and_report(
     if keep_inputs:
         save_inputs(pages, exam, scans, out_dir, problems, previews)
     kept = previews_dir(out_dir)
-    images = kept if kept.is_dir() else None
-    journal = load_journal(out_dir)
-    overrides = in_effect(journal)
+    images = PageImages(kept if kept.is_dir() else None, scans, settings.review_dpi,
+                        settings.review_jpeg_quality)
+    overrides, not_applied = _corrections(load_journal(out_dir), pages, exam)
+    problems.extend(not_applied)
     book = grade(pages, exam, settings, overrides)
-    problems.extend(not_applicable(journal, book))
     stats = item_stats(
         book, settings.discrimination_group_share, settings.discrimination_min_students
     )
@@ -81,17 +85,13 @@ def grade_and_report(
     summary = summarize(book, pages, out_dir, problems, overrides)
     review_path = out_dir / REVIEW_PDF
     try:
-        summary.review_pages = write_review_pdf(
-            book, pages, scans, review_path, settings.review_dpi,
-            settings.review_jpeg_quality, images,
-        )
+        summary.review_pages = write_review_pdf(book, pages, review_path, images)
         files.append(review_path)
     except Exception as exc:  # the CSVs are written; say what is missing rather than lose them
         review_path.unlink(missing_ok=True)  # never leave an earlier run's review.pdf behind
         summary.problems.append(f"review.pdf could not be written: {exc}")
     try:
-        files += write_graded_sheets(book, scans, out_dir, settings.review_dpi,
-                                     settings.review_jpeg_quality, images)
+        files += write_graded_sheets(book, out_dir, images)
     except Exception as exc:  # the grades stand; say which handouts are missing
         (out_dir / GRADED_ZIP).unlink(missing_ok=True)
         summary.problems.append(f"the graded sheets could not be written: {exc}")
@@ -101,6 +101,16 @@ def grade_and_report(
         json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8"
     )
     return summary
+
+
+def _corrections(journal: list[Correction], pages: list[PageResult], exam: Exam
+                 ) -> tuple[CopyOverrides, list[str]]:
+    """The journal's corrections these sheets have a place for, and why any other is not
+    applied (it stays in the journal)."""
+    copies = {s.copy for s in group_pages(pages, exam.exam_id, exam.version, exam.n_pages)
+              .students}
+    usable, problems = applicable(journal, copies, exam)
+    return in_effect(usable), problems
 
 
 def regrade(
@@ -124,16 +134,18 @@ def regrade(
     exam = exam or saved.exam
     assert exam is not None
     if key_path is not None:
-        exam = replace_key(out_dir, exam, Path(key_path))
+        exam = with_key(exam, Path(key_path))
     journal = load_journal(out_dir)
     added = []
-    if overrides_path is not None:
+    if overrides_path is not None:  # every row checked before anything is written
         rows = load_corrections(overrides_path)
-        current = grade(saved.pages, exam, settings, in_effect(journal))
+        current = grade(saved.pages, exam, settings, _corrections(journal, saved.pages, exam)[0])
         recorded = datetime.now(UTC).isoformat(timespec="seconds")
         added = resolve_corrections(rows, Path(overrides_path).name, current, recorded)
-        if added:  # the journal first: a failure while writing reports keeps them
-            write_csv(journal_path(out_dir), JOURNAL_COLUMNS, journal_rows([*journal, *added]))
+    if key_path is not None:
+        save_key(out_dir, Path(key_path))
+    if added:  # the journal before the reports: a failure while writing them keeps it
+        write_csv(journal_path(out_dir), JOURNAL_COLUMNS, journal_rows([*journal, *added]))
     summary = grade_and_report(
         saved.pages, exam, out_dir, settings=settings, scans=saved.scans,
         problems=saved.problems, keep_inputs=False,

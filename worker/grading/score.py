@@ -6,8 +6,9 @@ joined up and the answer is shown with `_` for the gap.
 
 Review is decided on the grade, not on single digits: the probability that the reported
 outcome (correct / incorrect / blank) is right comes from every box's class probabilities
-(worker.grading.outcome), and the answer goes to review only when the chance that it is wrong
-exceeds `review_risk`. An incorrect answer whose digits are unsure but which is incorrect
+(worker.grading.outcome) and how the class answered, and the answer goes to review only when
+the chance that it is wrong exceeds `review_risk`, or when the reads alone leave more doubt
+than `review_read_doubt`. An incorrect answer whose digits are unsure but which is incorrect
 whichever way it reads is not sent.
 """
 
@@ -40,13 +41,14 @@ class Outcome(StrEnum):
 
 class Flag(StrEnum):
     UNSURE = "unsure"  # the outcome may not be what was read: review
+    UNCLEAR = "unclear"  # the reads alone leave the outcome in real doubt: review
     GAP = "gap"  # a blank box between digits (scored joined up; shown with "_")
     UNREAD = "unread"  # review: the page with these boxes is missing or unreadable
     NO_KEY = "no-key"
     OVERRIDE = "override"  # a teacher's correction
 
 
-REVIEW_FLAGS = (Flag.UNSURE, Flag.UNREAD)
+REVIEW_FLAGS = (Flag.UNSURE, Flag.UNCLEAR, Flag.UNREAD)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Response:
     flags: list[Flag] = field(default_factory=list)
     # P(the outcome is what was reported): 1.0 for a teacher's answer, None when not read
     outcome_probability: float | None = None
+    read_probability: float | None = None  # the same from the reads alone (no prior)
     read_digits: str = ""  # what the boxes read (before a teacher's correction), gaps removed
     read_outcome: Outcome = Outcome.UNREAD  # the outcome of that read
     evidence: Evidence | None = None  # what the boxes say, for a graded read
@@ -85,7 +88,8 @@ class Response:
         return any(f in REVIEW_FLAGS for f in self.flags)
 
 
-def _outcome(question: ExamQuestion, digits: str) -> Outcome:
+def outcome_of(question: ExamQuestion, digits: str) -> Outcome:
+    """The outcome of an answer read as `digits` (gaps removed; empty is blank)."""
     if question.key is None:
         return Outcome.UNGRADED
     if not digits:
@@ -108,7 +112,7 @@ def score_question(
         read = answer_from_digits([None if b.blank else b.digit for b in boxes])
         if read.gap:
             flags.append(Flag.GAP)
-        outcome = _outcome(question, read.digits)
+        outcome = outcome_of(question, read.digits)
         response = Response(
             question.id, read.shown, outcome,
             max_points if outcome == Outcome.CORRECT else 0.0, max_points, list(boxes), flags,
@@ -118,7 +122,7 @@ def score_question(
                       if question.key is not None else None),
         )
     if override is not None:
-        outcome = _outcome(question, override)
+        outcome = outcome_of(question, override)
         response.answer, response.outcome = override, outcome
         response.points = max_points if outcome == Outcome.CORRECT else 0.0
         response.flags = [f for f in response.flags if f not in REVIEW_FLAGS] + [Flag.OVERRIDE]
@@ -141,6 +145,8 @@ def decide(response: Response, prior: AnswerPrior, review_risk: float,
         return
     probability = _of(posterior(response.evidence, prior), response.outcome)
     response.outcome_probability = probability
-    read_probability = _of(reads_alone(response.evidence), response.outcome)
-    if 1.0 - probability > review_risk or 1.0 - read_probability > read_doubt:
+    response.read_probability = _of(reads_alone(response.evidence), response.outcome)
+    if 1.0 - probability > review_risk:
         response.flags.append(Flag.UNSURE)
+    elif 1.0 - response.read_probability > read_doubt:
+        response.flags.append(Flag.UNCLEAR)

@@ -129,7 +129,7 @@ def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSe
 def _keep_preview(previews: PreviewSink, number: int, gray: np.ndarray, dpi: int) -> None:
     try:
         previews(number, gray, dpi)
-    except OSError:  # the read goes on; review.pdf draws this page on a blank canvas
+    except Exception:  # a thumbnail is not worth the page: the read goes on without it
         log.warning("page %d: its preview could not be written", number, exc_info=True)
 
 

@@ -18,9 +18,7 @@ import numpy as np
 
 from scangrade.config.scan import ScanSettings
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
-from worker.sheets.units import MM_PER_INCH
-
-POINTS_PER_INCH = 72.0
+from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -111,6 +112,15 @@ return tonumber(redis.call('HGET', KEYS[1], 'chunk_pages'))
 """
 
 
+# KEYS: lock. ARGV: the owner's token. Deletes the lock only when this owner still holds it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 def connect(url: str) -> redis.Redis:
     """A client that rides out a Redis restart: it reconnects and retries a few times."""
     from redis.backoff import ExponentialBackoff
@@ -134,6 +144,7 @@ class JobStore:
         self._record_chunk = client.register_script(_RECORD_CHUNK)
         self._update_existing = client.register_script(_UPDATE_EXISTING)
         self._chunk_pages = client.register_script(_CHUNK_PAGES)
+        self._unlock = client.register_script(_UNLOCK)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
@@ -235,6 +246,18 @@ class JobStore:
 
     def mark_failed(self, job_id: str, error: str) -> None:
         self._update(job_id, status=str(JobStatus.FAILED), error=error)
+
+    def lock_reports(self, job_id: str, ttl_s: int) -> str | None:
+        """Takes the job's reports for one writer (a regrade, the chord's last step): a token
+        to unlock with, or None while another writer holds them. Expires after `ttl_s` so a
+        writer that died never blocks the job."""
+        token = secrets.token_hex(16)
+        locked = self.client.set(self._key(job_id, "reports-lock"), token, nx=True, ex=ttl_s)
+        return token if locked else None
+
+    def unlock_reports(self, job_id: str, token: str) -> None:
+        """Frees the reports if `token` still holds them (never another writer's lock)."""
+        self._unlock(keys=[self._key(job_id, "reports-lock")], args=[token])
 
     def forget(self, job_id: str) -> None:
         self.client.delete(*self._keys(job_id))

@@ -196,16 +196,22 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
         # A redelivered chunk can complete the chord's count before the last original chunk
         # has finished; come back later rather than block this worker.
         raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
-    store.mark_grading(job_id)
-    manifest = _manifest(job_id)
-    pages = storage.load_pages(job_id, chunks)
-    exam = load_exam(storage, manifest.exam_id)
-    summary = publish_graded(
-        storage,
-        job_id,
-        lambda folder: grade_and_report(
-            pages, exam, folder, settings=settings, scans=job_scans(storage, manifest),
-            previews=storage.previews_dir(job_id),
-        ),
-    )
-    store.mark_done(job_id, summary)
+    token = store.lock_reports(job_id, settings.task_time_limit_s)
+    if token is None:  # a teacher's regrade is publishing: its journal must not be lost
+        raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
+    try:
+        store.mark_grading(job_id)
+        manifest = _manifest(job_id)
+        pages = storage.load_pages(job_id, chunks)
+        exam = load_exam(storage, manifest.exam_id)
+        summary = publish_graded(
+            storage,
+            job_id,
+            lambda folder: grade_and_report(
+                pages, exam, folder, settings=settings, scans=job_scans(storage, manifest),
+                previews=storage.previews_dir(job_id),
+            ),
+        )
+        store.mark_done(job_id, summary)
+    finally:
+        store.unlock_reports(job_id, token)

@@ -87,6 +87,10 @@ def test_the_whole_review_loop_and_grade_never_drops_a_correction(tmp_path, read
     # the same exam's scans again, keeping the corrections
     kept = grade_samples(out, "--keep-corrections")
     assert kept.exit_code == 0 and "1 correction applied" in kept.output
+    # a --force run that fails before grading keeps them where they were
+    broken = run_cli("grade", tmp_path / "missing.pdf", "--layout", SAMPLES / "layout.yaml",
+                     "--key", SAMPLES / "key.csv", "--out", out, "--force")
+    assert broken.exit_code == 2 and (out / JOURNAL_CSV).exists()
     # starting over sets them aside, never deletes them
     forced = grade_samples(out, "--force")
     assert forced.exit_code == 0 and "set aside" in forced.output

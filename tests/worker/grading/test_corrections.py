@@ -112,3 +112,47 @@ def test_a_correction_the_new_scans_have_no_sheet_for_is_kept_and_reported(grade
     summary = grade_and_report(without_copy_3, saved.exam, out, settings=SETTINGS)
     assert any("copy 3" in p and "not applied" in p for p in summary.problems)
     assert len(load_journal(out)) == 1  # still there for when copy 3 is scanned
+
+
+def test_rows_of_one_file_follow_an_id_it_corrects(graded, tmp_path):
+    out, _ = graded
+    fix = corrections(tmp_path, "fix.csv", "student,question,value\ncopy:3,student_id,9999\n"
+                                           "9999,q3,0\n")
+    summary = regrade(out, settings=SETTINGS, overrides_path=fix)
+    assert summary.corrections_added == 2
+    row = next(r for r in read_csv(out / "students.csv") if r["copy"] == "3")
+    assert (row["student_id"], row["q3"]) == ("9999", "0")
+
+
+def test_ok_for_an_answer_that_was_never_read_is_refused(graded, tmp_path):
+    from worker.grading import grade_and_report
+    from worker.grading.inputs import load_saved
+
+    out, _ = graded
+    saved = load_saved(out)
+    for page in saved.pages:  # copy 2's q4 boxes lost
+        if page.copy == 2:
+            page.boxes = [b for b in page.boxes if b.field != "q4"]
+    grade_and_report(saved.pages, saved.exam, out, settings=SETTINGS)
+    with pytest.raises(CorrectionsError, match="q4 was not read .* write the answer"):
+        regrade(out, settings=SETTINGS, overrides_path=corrections(
+            tmp_path, "fix.csv", "student,question,value\n5678,q4,ok\n"))
+
+
+def test_a_bad_row_with_a_new_key_saves_neither(graded, tmp_path):
+    out, _ = graded
+    saved_key = (out / "inputs" / "key.csv").read_bytes()
+    key = corrections(tmp_path, "key2.csv", "question,answer\nq1,13\nq2,7\nq3,0\nq4,45\n")
+    with pytest.raises(CorrectionsError):
+        regrade(out, settings=SETTINGS, key_path=key, overrides_path=corrections(
+            tmp_path, "fix.csv", "student,question,value\n4444,q1,1\n"))
+    assert (out / "inputs" / "key.csv").read_bytes() == saved_key
+
+
+def test_two_sheets_given_one_id_are_both_flagged(graded, tmp_path):
+    out, _ = graded
+    regrade(out, settings=SETTINGS, overrides_path=corrections(
+        tmp_path, "fix.csv", "student,question,value\ncopy:3,student_id,1234\n"))
+    rows = {r["copy"]: r for r in read_csv(out / "students.csv")}
+    assert "ID 1234 is also on copy 3" in rows["1"]["review_reasons"]
+    assert "ID 1234 is also on copy 1" in rows["3"]["review_reasons"]

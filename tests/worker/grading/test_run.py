@@ -46,8 +46,8 @@ def test_students_responses_questions_csv(graded):
     assert (q4["answer"], q4["outcome"], q4["correct"], q4["points"]) == (
         "45", "correct", "yes", "1")
     assert (q4["digits"], q4["confidences"], q4["flags"], q4["needs_review"]) == (
-        "4 5", "0.999 0.600", "unsure", "yes")
-    # the class says 45 is likely, but the reader alone is 60/40 on its 5: always checked
+        "4 5", "0.999 0.600", "unclear", "yes")
+    # the class makes 45 likely, but the reader alone is 60/40 on its 5: always checked
     assert 0.5 < float(q4["outcome_probability"]) < 1.0
     q1 = next(r for r in responses if r["copy"] == "2" and r["question"] == "q1")
     assert (q1["needs_review"], q1["flags"]) == ("no", "")  # Bob is flagged, q1 is not
