@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -127,6 +128,20 @@ def test_a_bad_layout_is_refused_with_its_line_and_nothing_is_stored(
     )
     assert response.status_code == 422
     assert "key.csv" in response.json()["detail"]
+    assert stored_files(cluster.storage) == before
+
+
+def test_a_deeply_nested_layout_is_refused_at_once(cluster: Cluster, client) -> None:
+    """20,000 levels in 40 KB: parsing it would take the API tens of seconds."""
+    before = stored_files(cluster.storage)
+    deep = "[" * 20_000 + "]" * 20_000
+    started = time.monotonic()
+    response = client.post(
+        "/api/exams", files={"layout": ("layout.json", deep), "key": ("key.csv", KEY)}
+    )
+    assert time.monotonic() - started < 2.0
+    assert response.status_code == 422, response.text
+    assert "nested more than 20 levels deep" in response.json()["detail"]
     assert stored_files(cluster.storage) == before
 
 

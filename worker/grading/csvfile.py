@@ -14,6 +14,7 @@ one of those characters.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,11 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Spreadsheets export CSV with a BOM (Excel "CSV UTF-8"), without one, or in the Windows code
 # page (Excel's plain "CSV"); UTF-8 is tried first because cp1252 would accept almost anything.
 _ENCODINGS = ("utf-8-sig", "cp1252")
+# Excel's "Unicode Text" is UTF-16 with a byte-order mark (tab-separated); UTF-16 without
+# one is told by its NUL bytes, looked for in the first _SNIFF_BYTES bytes.
+_SNIFF_BYTES = 4096
+_NOT_TEXT = ("not a text file a spreadsheet saved (it holds binary data); save it as"
+             " \"CSV UTF-8\" and upload that")
 # Excel in locales with a decimal comma separates with ";".
 _DELIMITERS = (",", ";", "\t")
 
@@ -47,12 +53,34 @@ class CsvTable:
 
 
 def decode_csv(data: bytes, source: str, error: type[GradingInputError]) -> str:
+    """The text of a CSV file in whichever encoding a spreadsheet saved it (see above)."""
+    if data.startswith(codecs.BOM_UTF32_LE) or data.startswith(codecs.BOM_UTF32_BE):
+        return _decoded(data, "utf-32", source, error)
+    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):
+        return _decoded(data, "utf-16", source, error)  # Excel's "Unicode Text"
+    head = data[:_SNIFF_BYTES]
+    if head and head.count(0) * 3 >= len(head):  # UTF-16 without its byte-order mark
+        even_nuls = head[0::2].count(0)
+        return _decoded(data, "utf-16-be" if even_nuls > head[1::2].count(0) else "utf-16-le",
+                        source, error)
+    if b"\0" in data:
+        raise error(source, _NOT_TEXT)
     for encoding in _ENCODINGS:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise error(source, "not a text file (neither UTF-8 nor Windows-1252)")
+    raise error(source, _NOT_TEXT)
+
+
+def _decoded(data: bytes, encoding: str, source: str, error: type[GradingInputError]) -> str:
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise error(source, _NOT_TEXT) from None
+    if "\0" in text:
+        raise error(source, _NOT_TEXT)
+    return text.removeprefix("\ufeff")
 
 
 def _delimiter(first_line: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from worker.grading.csvfile import CsvTable, decode_csv, parse_csv
 from worker.grading.errors import AnswerKeyError
+from worker.sheets.layout import MAX_POINTS
 
 ALTERNATIVE_SEPARATOR = "|"
 
@@ -52,8 +53,9 @@ def _parse_points(cell: str, source: str, line: int) -> float | None:
         points = float(cell.replace(",", "."))  # a decimal comma from a European spreadsheet
     except ValueError:
         raise AnswerKeyError(source, f"points {cell!r} is not a number", line) from None
-    if not math.isfinite(points) or points < 0:
-        raise AnswerKeyError(source, f"points {cell!r} must be a number >= 0", line)
+    if not math.isfinite(points) or not 0 <= points <= MAX_POINTS:
+        raise AnswerKeyError(source, f"points {cell!r} must be a number from 0 to"
+                             f" {MAX_POINTS:g}", line)
     return points
 
 

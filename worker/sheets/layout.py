@@ -57,6 +57,15 @@ GEOMETRY = SheetGeometry()
 MAX_ID_DIGITS = 12
 MAX_BOXES_PER_QUESTION = 10
 MAX_QUESTIONS = 500
+# Points of one question: generous for any test, and small enough that a class's totals and
+# percentages stay ordinary numbers (1e308 points would make them infinite).
+MAX_POINTS = 1000.0
+# A layout of MAX_QUESTIONS questions takes well under 100 KB and nests 4 levels deep (the
+# document, its questions list, a question, a list in it). Both are checked on the raw text
+# before any parser runs: parsing time grows steeply with nesting, and a few thousand levels
+# exhaust the parsers' recursion.
+MAX_LAYOUT_BYTES = 256 * 1024
+MAX_LAYOUT_DEPTH = 20
 
 
 class LayoutError(Exception):
@@ -135,7 +144,8 @@ class Question(_Strict):
     id: str = Field(min_length=1, max_length=24, pattern=SAFE_ID,
                     description="Question id, used in answer keys and reports (e.g. q1).")
     boxes: int = Field(ge=1, le=MAX_BOXES_PER_QUESTION, description="Digit boxes (answer length).")
-    points: float = Field(default=1.0, ge=0, description="Points for a correct answer.")
+    points: float = Field(default=1.0, ge=0, le=MAX_POINTS,
+                          description="Points for a correct answer.")
     label: str | None = Field(default=None, max_length=24,
                               description="Printed label; defaults to the id.")
     position: Position | None = None
@@ -196,13 +206,29 @@ class Layout(_Strict):
         """Reads and validates a YAML or JSON layout file."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LayoutError(f"cannot read layout: {exc}", source=str(path)) from exc
+            size = path.stat().st_size
+            if size > MAX_LAYOUT_BYTES:
+                raise LayoutError(_too_large(size), source=str(path))
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise LayoutError("no such file", source=str(path)) from None
+        except UnicodeDecodeError:
+            raise LayoutError("not a text file in UTF-8: save the layout as UTF-8 text",
+                              source=str(path)) from None
+        except OSError as exc:
+            raise LayoutError(f"cannot read layout: {exc.strerror}", source=str(path)) from None
         return cls.from_text(text, source=str(path))
 
     @classmethod
     def from_text(cls, text: str, source: str = "layout") -> Layout:
+        size = len(text.encode("utf-8", errors="replace"))
+        if size > MAX_LAYOUT_BYTES:
+            raise LayoutError(_too_large(size), source=source)
+        if nesting_depth(text) > MAX_LAYOUT_DEPTH:
+            raise LayoutError(
+                f"nested more than {MAX_LAYOUT_DEPTH} levels deep, which no layout is (a layout"
+                " nests 4: questions, a question, its fields); this is not a layout file",
+                source=source)
         _refuse_yaml_aliases(text, source)
         try:
             data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
@@ -487,6 +513,44 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _too_large(size: int) -> str:
+    return (f"{size} bytes, larger than any layout ({MAX_LAYOUT_BYTES // 1024} KiB at most;"
+            f" {MAX_QUESTIONS} questions take well under 100 KB); this is not a layout file")
+
+
+_FLOW_BRACKETS = re.compile(r"[\[\]{}]")
+_SEQUENCE_ENTRY = re.compile(r"-(?: +|$)")
+
+
+def nesting_depth(text: str) -> int:
+    """An upper bound of how deeply a YAML or JSON document nests, from its raw text in one
+    pass: block indentation levels (sequence dashes included) plus flow brackets. Brackets
+    inside strings count too: a layout's names never hold many."""
+    flow = max_flow = 0
+    for bracket in _FLOW_BRACKETS.finditer(text):
+        flow = max(0, flow + (1 if bracket.group() in "[{" else -1))
+        max_flow = max(max_flow, flow)
+    indents: list[int] = []
+    max_block = 0
+    for line in text.splitlines():
+        content = line.lstrip(" ")
+        if not content or content.startswith("#"):
+            continue
+        column = len(line) - len(content)
+        columns = [column]
+        while entry := _SEQUENCE_ENTRY.match(content):  # "- - x": a level per dash
+            column += entry.end()
+            content = content[entry.end():]
+            columns.append(column)
+        while indents and indents[-1] > columns[0]:
+            indents.pop()
+        for level in columns:
+            if not indents or indents[-1] < level:
+                indents.append(level)
+        max_block = max(max_block, len(indents))
+    return max_block + max_flow
 
 
 def _refuse_yaml_aliases(text: str, source: str) -> None:

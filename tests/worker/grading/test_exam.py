@@ -37,7 +37,8 @@ def test_key_from_a_european_spreadsheet(tmp_path):
         ("question,answer\nq1,-3\n", 2, "not a whole number"),
         ("question,answer\nq1,1||2\n", 2, "empty alternative"),
         ("question,answer,points\nq1,1,many\n", 2, "not a number"),
-        ("question,answer,points\nq1,1,-1\n", 2, ">= 0"),
+        ("question,answer,points\nq1,1,-1\n", 2, "from 0 to 1000"),
+            ("question,answer,points\nq1,1,1e308\n", 2, "from 0 to 1000"),
         ("question,answer\nq1,1\nq1,2\n", 3, "appears twice (lines 2 and 3)"),
         ("question,answer\nq1,1,9\n", 2, "a value with a comma must be quoted"),
         ("answer,points\n1,2\n", 1, "missing question"),
@@ -114,3 +115,26 @@ def test_exam_load_reads_files(tmp_path):
     exam = Exam.load(layout, tmp_path / "key.csv", tmp_path / "roster.csv")
     assert exam.exam_id == "quiz" and exam.roster.students[0].student_id == "0001"
     assert not exam.problems
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_keys_and_rosters_saved_as_unicode_text(tmp_path, encoding):
+    """Excel's "Unicode Text" is tab-separated UTF-16 with a byte-order mark; some tools
+    leave the mark out."""
+    key = tmp_path / "key.txt"
+    key.write_bytes("question\tanswer\tpoints\r\nq1\t12\t\r\nq2\t7\t2\r\n".encode(encoding))
+    entries = load_key(key).entries
+    assert entries["q1"].answers == ("12",) and entries["q2"].points == 2
+    roster = tmp_path / "roster.txt"
+    roster.write_bytes("student_id\tname\r\n1234\tAnn Müller\r\n".encode(encoding))
+    assert load_roster(roster, id_digits=4).students[0].name == "Ann Müller"
+
+
+def test_a_binary_file_given_as_a_key_says_what_to_save(tmp_path):
+    path = tmp_path / "key.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4)
+    with pytest.raises(AnswerKeyError) as caught:
+        load_key(path)
+    message = str(caught.value)
+    assert "not a text file" in message and 'save it as "CSV UTF-8"' in message
+    assert "\0" not in message

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from api.cli import build_app
 from tests.helpers.paths import SAMPLES
-from worker.sheets.layout import GEOMETRY, STUDENT_ID, Layout, LayoutError
+from worker.sheets.layout import GEOMETRY, STUDENT_ID, Layout, LayoutError, nesting_depth
 from worker.sheets.qr import QrPayload, encode_payload, parse_payload, validate_exam_id
 
 SAMPLE_LAYOUT = SAMPLES / "layout.yaml"
@@ -328,3 +329,45 @@ def test_self_referencing_yaml_is_refused(tmp_path):
     path.write_text("a: &a [*a]\n")
     with pytest.raises(LayoutError, match="anchors and aliases"):
         Layout.load(path)
+
+
+# ----- files that are not layouts are refused before any parser walks them -----
+
+# Parsing a document nested a few thousand deep takes seconds or crashes the parser; the
+# checks on the raw text take milliseconds.
+REFUSE_S = 0.5
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("deep.json", '{"a": ' * 20_000 + "1" + "}" * 20_000),
+    ("deep-list.json", "[" * 100_000 + "]" * 100_000),
+    ("deep.yaml", "- " * 3_000 + "1\n"),
+    ("deep-block.yaml", "".join(f"{' ' * depth}k{depth}:\n" for depth in range(400))),
+])
+def test_a_deeply_nested_file_is_refused_at_once(tmp_path, name, text):
+    path = write(tmp_path, text, name)
+    started = time.perf_counter()
+    with pytest.raises(LayoutError, match="nested more than 20 levels deep"):
+        Layout.load(path)
+    assert time.perf_counter() - started < REFUSE_S
+
+
+def test_a_huge_file_is_refused_unread(tmp_path):
+    path = write(tmp_path, BASE + "# padding\n" * 100_000)
+    with pytest.raises(LayoutError, match=r"bytes, larger than any layout \(256 KiB"):
+        Layout.load(path)
+
+
+def test_real_layouts_pass_the_raw_checks():
+    """The deepest layouts scangrade writes (pretty JSON, explicit positions) are far from
+    the depth bound."""
+    data = yaml.safe_load(SAMPLE_LAYOUT.read_text())
+    for text in (json.dumps(data, indent=4), json.dumps(data), SAMPLE_LAYOUT.read_text(),
+                 Layout.load(SAMPLE_LAYOUT).to_yaml()):
+        assert nesting_depth(text) <= 8
+        Layout.from_text(text)
+
+
+def test_points_are_bounded(tmp_path):
+    error = load_error(tmp_path, BASE.replace("points: 2", "points: 1e308"))
+    assert "questions[1].points" in str(error) and "1000" in str(error)
