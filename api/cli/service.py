@@ -23,6 +23,7 @@ def register(groups: CommandGroups) -> None:
     groups.root.command("serve")(serve)
     groups.root.command("worker")(worker)
     groups.bench.command("service")(bench_service)
+    groups.bench.command("recovery")(bench_recovery)
 
 
 def serve(
@@ -39,12 +40,15 @@ def serve(
         typer.echo(
             "warning: SCANGRADE_API_TOKENS is empty; every API request will get 401", err=True
         )
+    from api.server import protocol_with_header_timeout
+
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
         proxy_headers=True,
+        http=protocol_with_header_timeout(settings.header_read_timeout_s),
     )
 
 
@@ -150,3 +154,13 @@ def bench_service(
     from worker.measure.bench_service import run_bench
 
     run_bench(get_settings(), pdf, uploads, chunk_pages, repeat)
+
+
+def bench_recovery() -> None:
+    """Time from a fault (a worker host dies, Redis loses its data, Redis restarts) to a
+    60-page job's reports, against an undisturbed run; with the settings' visibility timeout
+    and recovery sweep. JSON."""
+    from scangrade.settings import get_settings
+    from worker.measure.bench_recovery import run_bench
+
+    run_bench(get_settings())

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, HTTPException, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from api.deps import Authorized, JobsDep, SettingsDep, StorageDep
+from api.deps import Authorized, SettingsDep, StorageDep
 from worker.service.storage import new_id, valid_id
 
 router = APIRouter(prefix="/api/exams", tags=["exams"], dependencies=[Authorized])
@@ -105,8 +105,8 @@ def _load_exam(folder: Path, layout_suffix: str, has_roster: bool):
 
 
 @router.get("/{exam_id}", response_model=ExamInfo)
-def get_exam(exam_id: str, storage: StorageDep, jobs: JobsDep) -> ExamInfo:
+def get_exam(exam_id: str, storage: StorageDep) -> ExamInfo:
     meta = storage.exam_meta(exam_id) if valid_id(exam_id) else None
     if meta is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {exam_id}")
-    return ExamInfo(exam_id=exam_id, meta=meta, jobs=jobs.jobs_of_exam(exam_id))
+    return ExamInfo(exam_id=exam_id, meta=meta, jobs=storage.exam_jobs(exam_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -14,9 +15,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from api.deps import Authorized, JobsDep, ServicesDep, StorageDep
+from api.faults import QueueUnavailable, body_pieces, check_free_space, disk_full_as_507
 from scangrade.settings import Settings
 from worker.grading.report_files import REPORT_FILES, STUDENTS_CSV
 from worker.scan.pdf import HEADER_SEARCH_BYTES, PDF_MAGIC
+from worker.service import recovery
 from worker.service.job_state import JobStatus
 from worker.service.publish import load_exam, publish_graded
 from worker.service.storage import (
@@ -48,7 +51,8 @@ class JobAccepted(BaseModel):
 class JobView(BaseModel):
     job_id: str
     exam_id: str
-    status: str  # queued | reading | grading | done | failed | lost (state gone; POST resume)
+    status: str  # queued | reading | grading | done | failed | lost (state gone: queued again
+    # by the recovery sweep within recovery_sweep_s, or at once by POST .../resume)
     filename: str
     pages_total: int
     pages_done: int
@@ -82,40 +86,42 @@ async def upload_scans(
         "scans.pdf"
     ),
 ) -> JobAccepted:
-    """Stream the PDF to disk (size-limited), check it, then queue it for grading."""
+    """Stream the PDF to disk (size-limited), check it, then queue it for grading. Nothing
+    is kept of an upload that is refused, or that the queue cannot take."""
     settings, storage = services.settings, services.storage
     if not valid_id(exam_id) or storage.exam_files(exam_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {exam_id}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise _too_large(settings)
+    services.jobs.ping()  # the queue's state store is down: say so before taking the body
+    check_free_space(storage, settings)
     staging = storage.staging_dir()
-    staged = staging / "upload.pdf"
+    name = safe_filename(filename)
+    staged = staging / name  # the teacher's file name: messages about the file name it
+    job_id = new_id()
     try:
         size = await _receive(request, staged, settings)
-        info = await run_in_threadpool(_inspect, staged, settings)
-        job_id = new_id()
+        info = await run_in_threadpool(_inspect, staged, settings, staging)
         manifest = JobManifest(
-            job_id=job_id,
-            exam_id=exam_id,
-            filename=safe_filename(filename),
-            n_pages=info.n_pages,
-            size_bytes=size,
-            created=time.time(),
+            job_id=job_id, exam_id=exam_id, filename=name, n_pages=info.n_pages,
+            size_bytes=size, created=time.time(), scan_note=info.note,
+            damaged_pages=info.damaged_pages,
         )
-        storage.publish_job(staged, manifest)
+        # the file to render is the one kept: a normalised copy when the PDF needed one
+        with disk_full_as_507():
+            storage.publish_job(info.rendered, manifest)
     finally:
-        staged.unlink(missing_ok=True)
-        staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
     try:
         services.jobs.create(job_id, exam_id, manifest.filename, info.n_pages, manifest.created)
-        services.celery.send_task("scangrade.start_job", kwargs={"job_id": job_id})
+        recovery.queue_job(services.celery, job_id)
     except Exception as exc:
         # Queue or Redis down: keep nothing the client was not given an id for.
-        services.jobs.forget(job_id)
-        shutil.rmtree(storage.job_dir(job_id), ignore_errors=True)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"the job queue is unavailable, try again: {exc}") from exc
+        storage.remove_job(manifest)
+        with contextlib.suppress(Exception):
+            services.jobs.forget(job_id)
+        raise QueueUnavailable(settings.retry_after_s) from exc
     return JobAccepted(
         job_id=job_id,
         exam_id=exam_id,
@@ -126,11 +132,12 @@ async def upload_scans(
 
 
 async def _receive(request: Request, path: Path, settings: Settings) -> int:
-    """Write the body to `path` piece by piece; refuse early when too large or not a PDF."""
+    """Write the body to `path` piece by piece; refuse early when too large or not a PDF,
+    or when the client stops sending for `body_read_timeout_s`."""
     size = 0
     head = b""
-    with path.open("wb") as fh:
-        async for piece in request.stream():
+    with disk_full_as_507(), path.open("wb") as fh:
+        async for piece in body_pieces(request, settings.body_read_timeout_s):
             size += len(piece)
             if size > settings.max_upload_bytes:
                 raise _too_large(settings)
@@ -146,11 +153,11 @@ async def _receive(request: Request, path: Path, settings: Settings) -> int:
     return size
 
 
-def _inspect(path: Path, settings: Settings):
+def _inspect(path: Path, settings: Settings, work_dir: Path):
     from worker.scan.pdf import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
 
     try:
-        return inspect_pdf(path, settings)
+        return inspect_pdf(path, settings, work_dir)
     except NotAPdfError as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
     except TooManyPagesError as exc:
@@ -211,11 +218,7 @@ def resume_job(job_id: str, services: ServicesDep) -> dict[str, str]:
             status.HTTP_409_CONFLICT,
             f"job {job_id} is {state.status}; only failed or lost jobs are resumed",
         )
-    services.jobs.forget(job_id)
-    services.jobs.create(
-        job_id, manifest.exam_id, manifest.filename, manifest.n_pages, manifest.created
-    )
-    services.celery.send_task("scangrade.start_job", kwargs={"job_id": job_id})
+    recovery.resume_job(services.jobs, services.celery, manifest)  # Redis down: 503 (api.faults)
     return {"job_id": job_id, "status": str(JobStatus.QUEUED)}
 
 
@@ -263,7 +266,7 @@ async def apply_overrides(
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
     # One writer of a job's reports at a time: two at once would each publish their own
     # copy, and the journal of one would be lost.
-    token = jobs.lock_reports(job_id, settings.task_time_limit_s)
+    token = jobs.lock_reports(job_id, settings.report_time_limit_s)
     if token is None:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"job {job_id} is being regraded; send the corrections again in a"

@@ -1,9 +1,11 @@
 """Settings of the grading service (Celery workers, HTTP API)."""
 
+from __future__ import annotations
+
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from scangrade.config.paths import CACHE_HOME
@@ -38,6 +40,40 @@ class ServiceSettings(BaseSettings):
     worker_ping_timeout_s: float = Field(
         default=1.0, description="How long /readyz waits for a worker to answer a ping."
     )
+    retry_after_s: int = Field(
+        default=30, ge=1,
+        description="The Retry-After a 503 gives when Redis is down: when to try again.",
+    )
+    min_free_bytes: int = Field(
+        default=256 * MIB, ge=0,
+        description="Uploads are refused (507) while the storage disk has less free space than"
+        " this, so a full disk never leaves half a job behind.",
+    )
+    body_read_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="An upload whose client sends nothing for this long is dropped (408).",
+    )
+    header_read_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="A connection whose request line and headers have not all arrived this "
+        "long after it opened is closed: a slow client cannot hold a socket forever.",
+    )
+    staging_max_age_s: int = Field(
+        default=6 * 3600, ge=60,
+        description="Staging files older than this (an upload cut off by a killed API) are "
+        "removed by the API's sweep.",
+    )
+    recovery_sweep_s: float = Field(
+        default=30.0, gt=0,
+        description="How often the API sweeps storage: exams' job lists rebuilt from disk, "
+        "jobs whose state Redis lost queued again, old staging files removed.",
+    )
+    recovery_grace_s: float = Field(
+        default=10.0, gt=0,
+        description="A job without state in Redis is queued again by the sweep only once it "
+        "was uploaded longer ago than this (an upload has no state for the instant between "
+        "its files being stored and its state being written).",
+    )
 
     # --- Celery tasks ---------------------------------------------------------------------
     task_chunk_pages: int = Field(
@@ -49,16 +85,26 @@ class ServiceSettings(BaseSettings):
         "in-process with 32, 0.86x with 16).",
     )
     task_soft_time_limit_s: int = Field(
-        default=540, description="A task gets SoftTimeLimitExceeded after this long."
+        default=90, description="A page-chunk task gets SoftTimeLimitExceeded after this long "
+        "(a chunk of task_chunk_pages pages takes seconds)."
     )
     task_time_limit_s: int = Field(
-        default=600, description="A task's process is killed after this long."
+        default=100, description="A page-chunk task's process is killed after this long."
+    )
+    report_soft_time_limit_s: int = Field(
+        default=1500, description="The report step (a whole job's reports and PDFs) gets "
+        "SoftTimeLimitExceeded after this long."
+    )
+    report_time_limit_s: int = Field(
+        default=1800, description="The report step's process is killed after this long."
     )
     broker_visibility_timeout_s: int = Field(
-        default=1200,
-        description="An unacknowledged task (its worker died) is redelivered after this long. "
-        "Must exceed task_time_limit_s, or long tasks run twice (harmless, since tasks are "
-        "idempotent, but wasted work).",
+        default=120,
+        description="A task held by a worker that vanished (its host died) is redelivered "
+        "after this long: the longest a dead host can stall a job. Must exceed "
+        "task_time_limit_s, so a page chunk never runs twice; a report step that runs longer "
+        "may be redelivered while it runs, and the copy waits for the first (one writer of a "
+        "job's reports at a time) and then finds the job done.",
     )
     broker_restore_interval_s: float = Field(
         default=10.0,
@@ -102,6 +148,19 @@ class ServiceSettings(BaseSettings):
         description="Padded reader batch shapes on GPU workers (replaces reader_batch_sizes "
         "there): a 64-page chunk holds a few thousand boxes, read in one or two calls.",
     )
+
+    @model_validator(mode="after")
+    def _limits_fit(self) -> ServiceSettings:
+        if not self.task_soft_time_limit_s < self.task_time_limit_s \
+                < self.broker_visibility_timeout_s:
+            raise ValueError(
+                "task_soft_time_limit_s < task_time_limit_s < broker_visibility_timeout_s must"
+                " hold, or a page chunk still running is handed to a second worker")
+        if not self.report_soft_time_limit_s < self.report_time_limit_s < self.staging_max_age_s:
+            raise ValueError(
+                "report_soft_time_limit_s < report_time_limit_s < staging_max_age_s must hold,"
+                " or the sweep removes the folder a report step is writing in")
+        return self
 
     @field_validator("api_tokens", mode="before")
     @classmethod

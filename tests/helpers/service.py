@@ -30,16 +30,22 @@ from worker.measure.local_cluster import (
 
 TOKEN = "test-token-5b1f0c"
 # Small limits so a test can exceed them cheaply, short redelivery so kill -9 recovery is
-# quick; chunks of 2 pages so a sample PDF becomes several tasks.
+# quick (a 2-page chunk takes well under a second on a warm worker, so its time limits stay
+# below the visibility timeout as the settings demand); chunks of 2 pages so a sample PDF
+# becomes several tasks.
 TEST_SETTINGS = {
     "max_upload_bytes": 8 * 1024 * 1024,
     "max_exam_file_bytes": 64 * 1024,
     "task_chunk_pages": 2,
-    "broker_visibility_timeout_s": 5,
+    "broker_visibility_timeout_s": 10,
     "broker_restore_interval_s": 1,
     "finish_poll_s": 0.5,
-    "task_soft_time_limit_s": 120,
-    "task_time_limit_s": 150,
+    "task_soft_time_limit_s": 7,
+    "task_time_limit_s": 8,
+    "recovery_sweep_s": 1,
+    "recovery_grace_s": 2,
+    "header_read_timeout_s": 3,
+    "body_read_timeout_s": 3,
     "worker_ping_timeout_s": 1.0,
 }
 JOB_TIMEOUT_S = 150.0

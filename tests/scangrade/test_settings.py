@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from scangrade.settings import Settings
 
 
@@ -15,3 +18,22 @@ def test_default_settings_are_consistent() -> None:
 def test_tokens_setting_is_comma_separated(monkeypatch) -> None:
     monkeypatch.setenv("SCANGRADE_API_TOKENS", " a1, b2 ,,c3")
     assert Settings(_env_file=None).api_tokens == ("a1", "b2", "c3")
+
+
+@pytest.mark.parametrize("limits", [
+    {"task_soft_time_limit_s": 100, "task_time_limit_s": 100},
+    {"task_time_limit_s": 130, "broker_visibility_timeout_s": 120},
+    {"report_soft_time_limit_s": 1800, "report_time_limit_s": 1800},
+    {"report_time_limit_s": 30000, "staging_max_age_s": 21600},
+])
+def test_time_limits_that_would_run_work_twice_are_refused(limits) -> None:
+    """A chunk still running when its visibility timeout ends would be handed to a second
+    worker; a report step outliving the staging age would lose its folder to the sweep."""
+    with pytest.raises(ValidationError, match="must hold"):
+        Settings(_env_file=None, **limits)
+
+
+def test_a_dead_host_stalls_a_job_a_couple_of_minutes_by_default() -> None:
+    settings = Settings(_env_file=None)
+    assert settings.broker_visibility_timeout_s <= 120
+    assert settings.recovery_sweep_s + settings.recovery_grace_s <= 60

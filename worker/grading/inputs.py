@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ INPUTS_DIR = "inputs"
 PAGES_FILE = "pages.jsonl"
 MANIFEST_FILE = "manifest.json"
 PREVIEWS_DIR = "pages"  # the page images the read pass kept (worker.scan.previews)
+WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
 @dataclass
@@ -36,12 +38,26 @@ class SavedInputs:
 
 
 def _copy_into(source: Path, target: Path) -> None:
-    """A copy, not a link: a later rewrite of the teacher's file must not change the saved one.
-    An earlier file at `target` (even a hard link to `source`) is replaced, not written into."""
+    """A copy, so that a later rewrite of the teacher's file cannot change the saved one; a
+    hard link instead when `source` is read-only (the service's stored scans, never
+    rewritten): a class's scans are then kept once. An earlier file at `target` (even a hard
+    link to `source`) is replaced, not written into."""
     if target.exists() and target.resolve() == source.resolve():
         return  # grading again from the saved inputs themselves
     target.unlink(missing_ok=True)
-    shutil.copyfile(source, target)
+    link_or_copy(source, target)
+
+
+def link_or_copy(source: str | Path, target: str | Path) -> None:
+    """A hard link to a read-only `source` (nothing rewrites it in place), else a copy; a
+    `shutil.copytree` copy_function."""
+    if not os.stat(source).st_mode & WRITE_BITS:
+        try:
+            os.link(source, target)
+            return
+        except OSError:  # another filesystem, or links not allowed: copy
+            pass
+    shutil.copy2(source, target)
 
 
 def previews_dir(out_dir: Path) -> Path:
@@ -112,7 +128,8 @@ def save_inputs(
         if scan.path.is_file():
             _copy_into(scan.path, target)
         else:  # still listed with its page count, so later files keep their page numbers
-            problems.append(f"{scan.path}: scan file not found; review.pdf shows blank pages")
+            problems.append(f"{scan.path.name}: scan file not found; review.pdf shows blank"
+                            " pages")
         saved_scans.append({"file": str(target.relative_to(inputs)), "pages": scan.n_pages})
     files["scans"] = saved_scans
     files["problems"] = problems  # what went wrong reading, for the summary of a regrade

@@ -27,16 +27,14 @@ UNIQUE_PAGES = 24  # distinct synthetic pages, repeated to the page count
 def build_bench_pdf(out_dir: Path, pages: int, seed: int, settings: Settings
                     ) -> tuple[Path, Path]:
     """(bench PDF of `pages` pages, layout JSON) in out_dir."""
-    from pypdf import PdfReader, PdfWriter
+    import pikepdf
 
     pdf, _, layout = make_eval_set(out_dir, min(pages, UNIQUE_PAGES), seed, settings)
-    source = PdfReader(pdf)
-    writer = PdfWriter()
-    for number in range(pages):
-        writer.add_page(source.pages[number % len(source.pages)])
     bench_pdf = out_dir / f"bench-{pages}.pdf"
-    with bench_pdf.open("wb") as fh:
-        writer.write(fh)
+    with pikepdf.open(pdf) as source, pikepdf.new() as writer:
+        for number in range(pages):
+            writer.pages.append(source.pages[number % len(source.pages)])
+        writer.save(bench_pdf)
     layout_path = out_dir / "layout.json"
     layout_path.write_text(json.dumps(layout.model_dump(mode="json")))
     return bench_pdf, layout_path

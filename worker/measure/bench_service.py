@@ -82,15 +82,12 @@ def run_bench(
 
 def _repeated(pdf: Path, times: int, out: Path) -> Path:
     """The PDF's pages `times` over: a class-sized scan from a small sample."""
-    from pypdf import PdfReader, PdfWriter
+    import pikepdf
 
-    writer = PdfWriter()
-    pages = PdfReader(pdf).pages
-    for _ in range(times):
-        for page in pages:
-            writer.add_page(page)
-    with out.open("wb") as fh:
-        writer.write(fh)
+    with pikepdf.open(pdf) as source, pikepdf.new() as writer:
+        for _ in range(times):
+            writer.pages.extend(source.pages)
+        writer.save(out)
     return out
 
 
@@ -208,12 +205,12 @@ def _create_exam(http: httpx.Client, layout: Path, key: Path, roster: Path) -> s
 
 
 def _first_page(pdf: Path) -> bytes:
-    from pypdf import PdfReader, PdfWriter
+    import pikepdf
 
-    writer = PdfWriter()
-    writer.add_page(PdfReader(pdf).pages[0])
     buffer = io.BytesIO()
-    writer.write(buffer)
+    with pikepdf.open(pdf) as source, pikepdf.new() as writer:
+        writer.pages.append(source.pages[0])
+        writer.save(buffer)
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ Nothing here talks to a Redis someone else runs: every RedisServer has its own p
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -188,3 +189,18 @@ def service_env(
     }
     env.update({f"SCANGRADE_{key.upper()}": str(value) for key, value in settings.items()})
     return env
+
+
+# What a worker logs at INFO for each task it takes and finishes.
+TASK_LOG = re.compile(r"Task (scangrade\.\w+)\[([0-9a-f-]+)\] (received|succeeded)")
+
+
+def finished_tasks(log: str) -> set[str]:
+    """The ids of the tasks a worker's log says succeeded."""
+    return {task_id for _, task_id, event in TASK_LOG.findall(log) if event == "succeeded"}
+
+
+def unfinished_tasks(log: str) -> set[str]:
+    """The ids of the tasks a worker's log says it received and has not finished."""
+    received = {task_id for _, task_id, event in TASK_LOG.findall(log) if event == "received"}
+    return received - finished_tasks(log)

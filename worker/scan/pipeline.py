@@ -21,7 +21,7 @@ from model.inference.classes import BLANK
 from scangrade.config.scan import ScanSettings
 from worker.scan.align import Alignment, align_page
 from worker.scan.crop import BoxCrop, crop_boxes
-from worker.scan.pdf import PdfInfo, page_range
+from worker.scan.pdf import PdfInfo, page_image_problem, page_range
 from worker.scan.previews import PreviewSink
 from worker.scan.rasterize import RasterPage, iter_chunks
 from worker.scan.results import BoxRead, PageResult, PageStatus
@@ -68,9 +68,27 @@ def read_pdf(
             pending = ahead.submit(next, chunks, None)  # the next chunk, while this one is read
             for result in read_pages(pages, layouts, reader, settings, previews):
                 done += 1
-                yield result
+                yield _checked(result, info)
             if progress is not None:
                 progress(done, total)
+
+
+# Page verdicts a damaged image would also give; their images are decoded to tell.
+IMAGE_SUSPECT = (PageStatus.BLANK_PAGE, PageStatus.NOT_A_SHEET, PageStatus.NO_MARKERS,
+                 PageStatus.NO_QR, PageStatus.LOW_QUALITY)
+
+
+def _checked(result: PageResult, info: PdfInfo) -> PageResult:
+    """A page that looks blank, or not like a sheet, may be one whose scanned image cannot
+    be decoded (poppler renders white, or what it could decode): say so. The file's
+    inspection note goes on its first page."""
+    if result.status in IMAGE_SUSPECT:
+        problem = page_image_problem(info.rendered, result.source_page, info.path.name)
+        if problem is not None:
+            _fail(result, problem)
+    if result.source_page == 1 and info.note:
+        result.message = f"{result.message}; {info.note}" if result.message else info.note
+    return result
 
 
 def read_pages(

@@ -20,6 +20,9 @@ from scangrade.config.scan import ScanSettings
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
+DAMAGED_PAGE = ("{file} page {number} is damaged: its description in the PDF cannot be read;"
+                " rescan it, or save the PDF again and upload that")
+
 
 @dataclass
 class RasterPage:
@@ -36,8 +39,8 @@ def page_sizes_pt(info: PdfInfo, first: int, last: int) -> dict[int, tuple[float
     (pdf2image's default, use_cropbox=False), turned by the page's /Rotate. Poppler's own view
     of the pages, for just this range; a page it cannot read is missing from the result."""
     result = subprocess.run(
-        ["pdfinfo", "-box", "-f", str(first), "-l", str(last), str(info.path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        ["pdfinfo", "-box", "-f", str(first), "-l", str(last), str(info.rendered)],
+        capture_output=True, text=True, timeout=120, check=False, errors="replace",
     )
     if result.returncode != 0 and "MediaBox:" not in result.stdout:
         # not one page of the range could be read: the file itself is gone or broken
@@ -96,8 +99,10 @@ def rasterize_pages(
     """
     if sizes is None:
         sizes = page_sizes_pt(info, first_page, last_page)
+    damaged = set(info.damaged_pages)
     plans: list[tuple[int, int | str]] = [
-        (number, page_dpi(sizes[number], settings) if number in sizes
+        (number, DAMAGED_PAGE.format(file=info.path.name, number=number) if number in damaged
+         else page_dpi(sizes[number], settings) if number in sizes
          else "page cannot be read: poppler finds no such page in the PDF")
         for number in range(first_page, last_page + 1)
     ]
@@ -106,7 +111,7 @@ def rasterize_pages(
     run_dpi: int | None = None
     for number, dpi in [*plans, (0, "")]:  # sentinel flushes the last run
         if run and dpi != run_dpi:
-            pages.extend(_rasterize_run(info.path, run, run_dpi, settings))
+            pages.extend(_rasterize_run(info.rendered, run, run_dpi, settings))
             run = []
         if isinstance(dpi, str):
             if number:

@@ -34,6 +34,12 @@ class ScanSet:
     files: tuple[PdfInfo, ...] = ()
     problems: tuple[str, ...] = ()  # one line per file that has no readable pages
 
+    @property
+    def notes(self) -> list[str]:
+        """What inspection found and did about files it could read (pages counted from the
+        page tree, damaged pages), one line each."""
+        return [info.note for info in self.files if info.note]
+
     @classmethod
     def of(cls, files: Sequence[PdfInfo]) -> ScanSet:
         return cls(files=tuple(files))
@@ -66,7 +72,8 @@ class ScanReading:
     """Pages first_page..last_page of a ScanSet (1-based, numbered across its files, inclusive;
     default all), read as they are iterated. Iterate once.
 
-    `problems` starts with the set's own and gains a line for each file that fails midway
+    `problems` starts with the set's own and its files' notes, and gains a line for each file
+    that fails midway
     (the pages read before stay); with `contain_errors` False such a failure is raised
     instead (a Celery task then fails and is retried as a whole). `previews` keeps a small
     image of every page read (worker.scan.previews). Raises ValueError at once for a range
@@ -88,7 +95,7 @@ class ScanReading:
         self.settings = settings
         self.previews = previews
         self.contain_errors = contain_errors
-        self.problems: list[str] = list(scans.problems)
+        self.problems: list[str] = [*scans.problems, *scans.notes]
 
     def __iter__(self) -> Iterator[PageResult]:
         offset = 0

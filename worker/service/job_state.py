@@ -121,19 +121,22 @@ return 0
 """
 
 
-def connect(url: str) -> redis.Redis:
-    """A client that rides out a Redis restart: it reconnects and retries a few times."""
+def connect(url: str, patient: bool = True) -> redis.Redis:
+    """A Redis client. Patient (a worker's): it rides out a Redis restart, reconnecting and
+    retrying for about twenty seconds. Impatient (the API's): it tries once more and gives up
+    within about a second, so a teacher gets "try again" at once instead of a long wait."""
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 
+    if patient:
+        timeouts = {"socket_connect_timeout": 5, "socket_timeout": 30}
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8)
+    else:
+        timeouts = {"socket_connect_timeout": 0.5, "socket_timeout": 5}
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
     return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        url, decode_responses=True, health_check_interval=15, retry=retry,
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError], **timeouts,
     )
 
 
@@ -171,17 +174,21 @@ class JobStore:
             },
         )
         pipe.expire(key, self.ttl_s)
-        exam_jobs = f"{KEY_PREFIX}:exam:{exam_id}:jobs"
-        pipe.lrem(exam_jobs, 0, job_id)  # a resumed job is listed once
-        pipe.rpush(exam_jobs, job_id)
-        pipe.expire(exam_jobs, self.ttl_s)
         pipe.execute()
+
+    def ping(self) -> None:
+        """Raises a redis error when Redis does not answer."""
+        self.client.ping()
 
     def exists(self, job_id: str) -> bool:
         return bool(self.client.exists(self._key(job_id)))
 
-    def jobs_of_exam(self, exam_id: str) -> list[str]:
-        return list(self.client.lrange(f"{KEY_PREFIX}:exam:{exam_id}:jobs", 0, -1))
+    def existing(self, job_ids: list[str]) -> set[str]:
+        """Those of `job_ids` whose state Redis holds."""
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(self._key(job_id))
+        return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
 
     def get(self, job_id: str) -> JobState | None:
         pipe = self.client.pipeline()

@@ -13,6 +13,7 @@ from typing import Any
 
 from worker.grading import Exam
 from worker.grading.corrections import journal_path
+from worker.grading.inputs import link_or_copy
 from worker.grading.summary import GradingSummary
 from worker.scan.pdf import PdfInfo
 from worker.service.job_state import summary_json
@@ -28,8 +29,10 @@ def load_exam(storage: Storage, exam_id: str) -> Exam:
 
 
 def job_scans(storage: Storage, manifest: JobManifest) -> list[PdfInfo]:
-    """The job's uploaded PDF as inspected on upload (its page count is in the manifest)."""
-    return [PdfInfo(storage.scan_path(manifest.job_id, manifest.filename), manifest.n_pages)]
+    """The job's uploaded PDF as inspected on upload (the manifest keeps what it found; the
+    scan stored is the one to render, normalised then when it had to be)."""
+    return [PdfInfo(storage.scan_path(manifest.job_id, manifest.filename), manifest.n_pages,
+                    note=manifest.scan_note, damaged_pages=manifest.damaged_pages)]
 
 
 def publish_graded(
@@ -49,7 +52,7 @@ def publish_graded(
     current = storage.reports_dir(job_id)
     try:
         if from_current:
-            shutil.copytree(current, folder)
+            shutil.copytree(current, folder, copy_function=link_or_copy)  # the scan: linked
         elif journal_path(current).is_file():
             folder.mkdir()
             shutil.copyfile(journal_path(current), journal_path(folder))
@@ -58,5 +61,7 @@ def publish_graded(
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # a retry or resume starts a fresh one
     data = summary_json(summary)
-    data["out_dir"] = str(storage.reports_dir(job_id))  # not the staging folder it was written in
+    # A server path is no one's business outside (the job view gives the reports' URLs),
+    # and this one would name the staging folder the reports were written in.
+    data.pop("out_dir", None)
     return data

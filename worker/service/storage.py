@@ -1,7 +1,8 @@
 """Files of the grading service under `settings.storage_dir`, shared by the API and workers.
 
     exams/<exam>/exam.json, layout.<ext>, key.csv, roster.csv
-    jobs/<job>/job.json, scan.pdf
+    exams/<exam>/jobs/<job>                    one empty marker per upload to the exam
+    jobs/<job>/job.json, scan/<name>.pdf       the manifest and the scan (read-only)
     jobs/<job>/pages/<first>-<last>.jsonl     one file per page chunk, written atomically
     jobs/<job>/previews/<page>.jpg             page images kept by the chunk tasks
     jobs/<job>/reports/                        what grade_and_report writes
@@ -33,6 +34,7 @@ from worker.scan.results import PageResult
 ID_BYTES = 16
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FILENAME_MAX_CHARS = 120  # well under every filesystem's 255-byte limit
+READ_ONLY = 0o444
 
 
 def new_id() -> str:
@@ -78,6 +80,8 @@ class JobManifest:
     n_pages: int
     size_bytes: int
     created: float
+    scan_note: str = ""  # what inspecting the upload found (worker.scan.pdf.PdfInfo.note)
+    damaged_pages: tuple[int, ...] = ()  # pages poppler counts but cannot read
 
 
 @dataclass(frozen=True)
@@ -154,15 +158,53 @@ class Storage:
 
     # --- jobs ---------------------------------------------------------------------------
     def publish_job(self, staged_pdf: Path, manifest: JobManifest) -> None:
+        """Move a checked upload into place as a job of its exam. The scan is made read-only:
+        it is never rewritten, so the reports' saved inputs may link to it, not copy it."""
         folder = self.job_dir(manifest.job_id)
         scan = self.scan_path(manifest.job_id, manifest.filename)
         scan.parent.mkdir(parents=True)
         os.replace(staged_pdf, scan)
+        scan.chmod(READ_ONLY)
         write_json_atomic(folder / "job.json", asdict(manifest))
+        self.add_exam_job(manifest.exam_id, manifest.job_id)
+
+    def add_exam_job(self, exam_id: str, job_id: str) -> None:
+        """Lists a job under its exam (idempotent): the disk, not Redis, holds the list."""
+        folder = self.exam_dir(exam_id) / "jobs"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _checked(job_id)).touch()
+
+    def exam_jobs(self, exam_id: str) -> list[str]:
+        """The exam's jobs, oldest upload first."""
+        folder = self.exam_dir(exam_id) / "jobs"
+        if not folder.is_dir():
+            return []
+        created = {}
+        for marker in folder.iterdir():
+            manifest = self.manifest(marker.name) if valid_id(marker.name) else None
+            if manifest is not None:
+                created[marker.name] = manifest.created
+        return sorted(created, key=lambda job_id: (created[job_id], job_id))
+
+    def job_ids(self) -> list[str]:
+        """Every job on disk (with or without a manifest yet)."""
+        folder = self.root / "jobs"
+        if not folder.is_dir():
+            return []
+        return sorted(entry.name for entry in folder.iterdir() if valid_id(entry.name))
+
+    def remove_job(self, manifest: JobManifest) -> None:
+        """Removes a job that was never handed out (its upload could not be queued)."""
+        (self.exam_dir(manifest.exam_id) / "jobs" / manifest.job_id).unlink(missing_ok=True)
+        shutil.rmtree(self.job_dir(manifest.job_id), ignore_errors=True)
 
     def manifest(self, job_id: str) -> JobManifest | None:
         path = self.job_dir(job_id) / "job.json"
-        return JobManifest(**json.loads(path.read_text())) if path.is_file() else None
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        data["damaged_pages"] = tuple(data.get("damaged_pages", ()))
+        return JobManifest(**data)
 
     def write_chunk(self, job_id: str, chunk: ChunkRange, pages: Iterable[PageResult]) -> None:
         lines = "".join(json.dumps(page.to_json(), sort_keys=True) + "\n" for page in pages)

@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError
 
 from scangrade.settings import Settings, get_settings
 from worker.grading import grade_and_report
+from worker.grading.report_files import STUDENTS_CSV
 from worker.scan.results import PageResult
 from worker.service.celery_app import app
 from worker.service.job_state import JobStatus, JobStore, connect
@@ -184,7 +185,9 @@ def _finish_retries(settings: Settings) -> int:
     return math.ceil(wait_s / settings.finish_poll_s)
 
 
-@app.task(name="scangrade.finish_job", ignore_result=True, **_TASK_OPTIONS)
+@app.task(name="scangrade.finish_job", ignore_result=True,
+          soft_time_limit=_settings().report_soft_time_limit_s,
+          time_limit=_settings().report_time_limit_s, **_TASK_OPTIONS)
 def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[int]]) -> None:
     """Group students and write the reports from every chunk file (the CLI's code)."""
     store, storage, settings = _store(), _storage(), _settings()
@@ -196,7 +199,10 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
         # A redelivered chunk can complete the chord's count before the last original chunk
         # has finished; come back later rather than block this worker.
         raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
-    token = store.lock_reports(job_id, settings.task_time_limit_s)
+    if state is not None and state.status == JobStatus.DONE and storage.report_path(
+            job_id, STUDENTS_CSV) is not None:
+        return  # a copy of a report step that ran long, redelivered: the job is done
+    token = store.lock_reports(job_id, settings.report_time_limit_s)
     if token is None:  # a teacher's regrade is publishing: its journal must not be lost
         raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
     try:

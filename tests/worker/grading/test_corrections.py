@@ -134,7 +134,7 @@ def test_ok_for_an_answer_that_was_never_read_is_refused(graded, tmp_path):
         if page.copy == 2:
             page.boxes = [b for b in page.boxes if b.field != "q4"]
     grade_and_report(saved.pages, saved.exam, out, settings=SETTINGS)
-    with pytest.raises(CorrectionsError, match="q4 was not read .* write the answer"):
+    with pytest.raises(CorrectionsError, match=r"q4 was not read .* write the answer"):
         regrade(out, settings=SETTINGS, overrides_path=corrections(
             tmp_path, "fix.csv", "student,question,value\n5678,q4,ok\n"))
 

@@ -13,7 +13,6 @@ import os
 import re
 from pathlib import Path
 
-import pypdf
 import pytest
 from pypdf import PdfReader, PdfWriter
 from typer.testing import CliRunner
@@ -23,6 +22,7 @@ from scangrade.settings import get_settings
 from tests.helpers.grading import true_scores
 from tests.helpers.paths import SNAPSHOTS
 from worker.grading import Exam, grade_and_report
+from worker.scan import pdf as pdf_module
 from worker.scan.scans import read_all_scans
 
 SNAPSHOT_FILES = ("students.csv", "responses.csv", "questions.csv", "pages.csv", "review.csv",
@@ -187,7 +187,7 @@ def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(
     graded, samples, tmp_path, monkeypatch
 ):
     """Pages are numbered across the scans in order, so two halves grade like the whole; each
-    PDF is opened once for the whole run (page count, reading and review.pdf)."""
+    PDF is inspected once for the whole run (page count, reading and review.pdf)."""
     source = PdfReader(samples / "scans.pdf")
     halves = []
     middle = len(source.pages) // 2
@@ -199,13 +199,13 @@ def test_cli_with_the_scans_split_in_two_pdfs_writes_the_same_reports(
             writer.write(f)
         halves.append(str(tmp_path / name))
     opened = []
-    real_init = pypdf.PdfReader.__init__
+    real_page_tree = pdf_module._page_tree
 
-    def counting_init(self, stream, *args, **kwargs):
-        opened.append(str(stream))
-        real_init(self, stream, *args, **kwargs)
+    def counting_page_tree(path):
+        opened.append(str(path))
+        return real_page_tree(path)
 
-    monkeypatch.setattr(pypdf.PdfReader, "__init__", counting_init)
+    monkeypatch.setattr(pdf_module, "_page_tree", counting_page_tree)
     result = CliRunner().invoke(
         build_app(),
         [

@@ -1,5 +1,5 @@
-"""Job state in a real Redis: late tasks never resurrect a lost job as a stub, and a resumed
-job is listed once."""
+"""Job state in a real Redis: late tasks never resurrect a lost job as a stub, and the
+recovery sweep can tell which jobs have state."""
 
 from __future__ import annotations
 
@@ -39,11 +39,12 @@ def test_chunks_count_once_and_updates_apply_to_a_live_job(store: JobStore) -> N
     assert (state.pages_done, state.chunks_done, state.status) == (5, 1, JobStatus.GRADING)
 
 
-def test_a_resumed_job_is_listed_once(store: JobStore) -> None:
-    store.create("again", "exam2", "scans.pdf", 3, 1.0)
-    store.forget("again")
-    store.create("again", "exam2", "scans.pdf", 3, 1.0)
-    assert store.jobs_of_exam("exam2") == ["again"]
+def test_which_jobs_have_state(store: JobStore) -> None:
+    store.create("kept", "exam2", "scans.pdf", 3, 1.0)
+    store.create("gone", "exam2", "scans.pdf", 3, 1.0)
+    store.forget("gone")
+    assert store.existing(["kept", "gone", "never"]) == {"kept"}
+    assert store.existing([]) == set()
 
 
 def test_the_first_chunk_plan_wins(store: JobStore) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from typer.testing import CliRunner
 
+from tests.helpers import bad_pdfs
 from tests.helpers.service import (
     Cluster,
     create_exam,
@@ -25,7 +25,7 @@ from tests.helpers.service import (
     wait_done,
 )
 from worker.grading.report_files import CSV_REPORTS, GRADED_ZIP, JOURNAL_CSV, REVIEW_PDF
-from worker.measure.local_cluster import wait_for
+from worker.measure.local_cluster import finished_tasks, unfinished_tasks, wait_for
 from worker.service.storage import Storage
 
 SAMPLE_PAGES = 15
@@ -148,19 +148,6 @@ def test_two_jobs_at_once_stay_separate(service: Cluster, cli_reports) -> None:
         assert ids[0] and ids[1] and not ids[0] & ids[1]
 
 
-TASK_LOG = re.compile(r"Task (scangrade\.\w+)\[([0-9a-f-]+)\] (received|succeeded)")
-
-
-def unfinished_tasks(log: str) -> set[str]:
-    events = TASK_LOG.findall(log)
-    received = {task_id for _, task_id, event in events if event == "received"}
-    return received - finished_tasks(log)
-
-
-def finished_tasks(log: str) -> set[str]:
-    return {task_id for _, task_id, event in TASK_LOG.findall(log) if event == "succeeded"}
-
-
 def _wait_some_chunks_done(cluster: Cluster, http, job_id: str) -> None:
     def started() -> bool:
         state = http.get(f"/api/jobs/{job_id}").json()
@@ -214,9 +201,11 @@ def test_redis_restart_mid_job(service: Cluster, cli_reports) -> None:
         assert_reports_equal_cli(http, job_id, cli_reports)
 
 
-def test_lost_state_is_reported_and_resumed(service: Cluster) -> None:
-    """Redis without persistence loses job state; the files on disk do not. The job says
-    'lost', resume re-queues it, and only chunks not on disk are read again."""
+def test_state_lost_in_redis_is_rebuilt_from_storage(service: Cluster) -> None:
+    """Redis without persistence loses job state; the files on disk do not. A finished job
+    still shows as done with its reports, its exam still lists it, and an unfinished one is
+    queued again by the API's recovery sweep on its own: only chunks not on disk are read
+    again."""
     import redis
 
     with service.client() as http:
@@ -228,22 +217,61 @@ def test_lost_state_is_reported_and_resumed(service: Cluster) -> None:
         }
         client = redis.Redis.from_url(service.redis.url)
         client.delete(*client.keys(f"scangrade:job:{job_id}*"))
-        # Finished: the reports on disk say so.
+        # Finished: the reports on disk say so, and the exam's list is on disk too.
         assert http.get(f"/api/jobs/{job_id}").json()["status"] == "done"
+        assert http.get(f"/api/exams/{exam_id}").json()["jobs"] == [job_id]
         # Unfinished: drop the reports and one chunk, as if Redis died mid-job.
         storage = Storage(service.storage)
         chunks = sorted(storage.pages_dir(job_id).glob("*.jsonl"))
         kept = {path: path.stat().st_mtime_ns for path in chunks[1:]}
         chunks[0].unlink()
         shutil.rmtree(storage.reports_dir(job_id))
-        assert http.get(f"/api/jobs/{job_id}").json()["status"] == "lost"
-        assert http.post(f"/api/jobs/{job_id}/resume").status_code == 202
-        state = wait_done(service, http, job_id)
+        state = wait_done(service, http, job_id)  # no one asked: the sweep queued it again
         assert_counted_once(service, state, 5)
         assert {path: path.stat().st_mtime_ns for path in kept} == kept  # not read again
         for name, content in before.items():
             assert http.get(f"/api/jobs/{job_id}/reports/{name}").content == content, name
         assert http.post(f"/api/jobs/{job_id}/resume").status_code == 409  # done: no resume
+
+
+def test_redis_emptied_mid_job_heals_on_its_own(service: Cluster, cli_reports) -> None:
+    """Redis restarted without persistence mid-job: job state, the queue and the chord's
+    counter are gone. The recovery sweep finds the job on disk without state and queues it
+    again; its chunks already on disk are kept; the reports equal the CLI's."""
+    import redis
+
+    with service.client() as http:
+        exam_id = create_exam(http)
+        job_id = upload(http, exam_id, sample_paths()["scans"].read_bytes())
+        _wait_some_chunks_done(service, http, job_id)
+        redis.Redis.from_url(service.redis.url).flushall()
+        state = wait_done(service, http, job_id)
+        assert state["pages_done"] == SAMPLE_PAGES
+        assert_reports_equal_cli(http, job_id, cli_reports)
+        assert http.get(f"/api/exams/{exam_id}").json()["jobs"] == [job_id]
+
+
+def test_a_damaged_page_costs_only_that_page(service: Cluster, cli_reports, tmp_path) -> None:
+    """Page 8 of the class scan damaged (a text page, no student's): the job says so at
+    page 8, every other page keeps its number, and the students' grades are the CLI's for
+    the undamaged scan."""
+    damaged = bad_pdfs.damaged_page(tmp_path, 8)
+    with service.client() as http:
+        exam_id = create_exam(http)
+        job_id = upload(http, exam_id, damaged.read_bytes(), damaged.name)
+        state = wait_done(service, http, job_id)
+        assert state["pages_done"] == SAMPLE_PAGES
+        (problem,) = [p for p in state["problems"] if p["page"] == 8]
+        assert "damaged-page-8.pdf page 8 is damaged" in problem["message"]
+        pages = read_csv(http.get(f"/api/jobs/{job_id}/reports/pages.csv").content)
+        expected = read_csv((cli_reports / "pages.csv").read_bytes())
+        assert [row["pdf_page"] for row in pages] == [row["pdf_page"] for row in expected]
+        for ours, theirs in zip(pages, expected, strict=True):
+            if ours["pdf_page"] != "8":
+                assert (ours["status"], ours["student_id"]) == (
+                    theirs["status"], theirs["student_id"]), ours["pdf_page"]
+        students = http.get(f"/api/jobs/{job_id}/reports/students.csv").content
+        assert students == (cli_reports / "students.csv").read_bytes()
 
 
 def test_corrections_accumulate_in_the_jobs_journal(service: Cluster) -> None:
@@ -261,7 +289,8 @@ def test_corrections_accumulate_in_the_jobs_journal(service: Cluster) -> None:
         )
         assert response.status_code == 200, response.text
         assert response.json()["summary"]["overrides"] == 2
-        assert response.json()["summary"]["out_dir"].endswith(f"/jobs/{job_id}/reports")
+        # ids and URLs only: no server path (the storage folder, a staging folder) shown
+        assert str(service.storage) not in response.text and "out_dir" not in response.text
         # a second file adds to the first: q2 again (it wins) and q3
         response = http.post(
             f"/api/jobs/{job_id}/overrides", params={"filename": "tuesday.csv"},
@@ -285,6 +314,12 @@ def test_corrections_accumulate_in_the_jobs_journal(service: Cluster) -> None:
         assert bad.status_code == 422 and "line 2" in bad.json()["detail"]
         # A rejected overrides file changes nothing: the last good regrade stays published.
         assert http.get(f"/api/jobs/{job_id}/reports/responses.csv").text == responses
+        # The scan is kept once: the reports' saved inputs link to the job's copy, before
+        # and after regrades.
+        storage = Storage(service.storage)
+        (scan,) = storage.scan_path(job_id, "two.pdf").parent.iterdir()
+        (saved,) = (storage.reports_dir(job_id) / "inputs" / "scans").iterdir()
+        assert saved.stat().st_ino == scan.stat().st_ino
 
 
 def test_a_failing_job_says_why_and_can_be_resumed(service: Cluster) -> None:
