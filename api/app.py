@@ -1,6 +1,8 @@
 """The HTTP API of the grading service: `create_app()` builds it from the settings object.
 
-Run with `scangrade serve` or `uvicorn api.app:create_app --factory`. OpenAPI docs at /docs.
+Run with `scangrade serve` (uvicorn with api.server's protocol, which disconnects clients
+that never finish their request head; a bare `uvicorn api.app:create_app --factory` lacks
+that guard). OpenAPI docs at /docs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What the API answers when something underneath fails: quickly, in words, keeping nothing.
 
-- Redis (job state and the queue) down: 503 with Retry-After, within about a second (the API's
-  Redis client does not ride out an outage the way a worker's does: a teacher is waiting).
+- Redis (job state and the queue) down: 503 with Retry-After, within a second when it
+  refuses connections and a few when it stops answering (the API's Redis client does not
+  ride out an outage the way a worker's does: a teacher is waiting).
 - The storage disk full, before or while an upload is written: 507, the partial file removed.
 - A client that stops sending its upload: 408 after `body_read_timeout_s`.
 """

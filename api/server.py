@@ -38,13 +38,21 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        self._head_arrived()
+
+    def _head_arrived(self) -> bool:
+        """Disarms the deadline when a new request's head has come in full (h11 then starts
+        a cycle for it); True then."""
         if self.cycle is not None and self.cycle is not self._cycle_seen:
-            self._cycle_seen = self.cycle  # a request's head arrived in full
+            self._cycle_seen = self.cycle
             self._disarm()
+            return True
+        return False
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._arm()  # the next request on this connection gets the same deadline
+        super().on_response_complete()  # may start a pipelined request already buffered
+        if not self.transport.is_closing() and not self._head_arrived():
+            self._arm()  # the next request on this connection gets the same deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import redis
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
+from kombu.exceptions import OperationalError
 from pydantic import BaseModel
 
-from api.deps import Authorized, JobsDep, ServicesDep, StorageDep
+from api.deps import Authorized, JobsDep, Services, ServicesDep, StorageDep
 from api.faults import QueueUnavailable, body_pieces, check_free_space, disk_full_as_507
 from scangrade.settings import Settings
 from worker.grading.report_files import REPORT_FILES, STUDENTS_CSV
@@ -94,41 +96,54 @@ async def upload_scans(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise _too_large(settings)
-    services.jobs.ping()  # the queue's state store is down: say so before taking the body
+    await run_in_threadpool(services.jobs.ping)  # Redis down: say so before taking the body
     check_free_space(storage, settings)
     staging = storage.staging_dir()
     name = safe_filename(filename)
     staged = staging / name  # the teacher's file name: messages about the file name it
-    job_id = new_id()
     try:
         size = await _receive(request, staged, settings)
-        info = await run_in_threadpool(_inspect, staged, settings, staging)
-        manifest = JobManifest(
-            job_id=job_id, exam_id=exam_id, filename=name, n_pages=info.n_pages,
-            size_bytes=size, created=time.time(), scan_note=info.note,
-            damaged_pages=info.damaged_pages,
-        )
-        # the file to render is the one kept: a normalised copy when the PDF needed one
-        with disk_full_as_507():
-            storage.publish_job(info.rendered, manifest)
+        manifest = await run_in_threadpool(_accept, services, exam_id, staged, size, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    try:
-        services.jobs.create(job_id, exam_id, manifest.filename, info.n_pages, manifest.created)
-        recovery.queue_job(services.celery, job_id)
-    except Exception as exc:
-        # Queue or Redis down: keep nothing the client was not given an id for.
-        storage.remove_job(manifest)
-        with contextlib.suppress(Exception):
-            services.jobs.forget(job_id)
-        raise QueueUnavailable(settings.retry_after_s) from exc
+    job_id = manifest.job_id
     return JobAccepted(
         job_id=job_id,
         exam_id=exam_id,
         filename=manifest.filename,
-        pages=info.n_pages,
+        pages=manifest.n_pages,
         status_url=f"/api/jobs/{job_id}",
     )
+
+
+def _accept(services: Services, exam_id: str, staged: Path, size: int, staging: Path
+            ) -> JobManifest:
+    """Inspects a received upload and hands it to the workers: its state in Redis first (so
+    the recovery sweep never finds its files without state), then its files, then its first
+    task. A failure on the way removes all of it: nothing is kept that the teacher was not
+    given an id for."""
+    settings, storage, jobs = services.settings, services.storage, services.jobs
+    with disk_full_as_507():
+        info = _inspect(staged, settings, staging)
+    manifest = JobManifest(
+        job_id=new_id(), exam_id=exam_id, filename=staged.name, n_pages=info.n_pages,
+        size_bytes=size, created=time.time(), scan_note=info.note,
+        damaged_pages=info.damaged_pages,
+    )
+    jobs.create(manifest.job_id, exam_id, manifest.filename, info.n_pages, manifest.created)
+    try:
+        # the file kept is the one to render: a repaired copy when the PDF needed one
+        with disk_full_as_507():
+            storage.publish_job(info.rendered, manifest)
+        recovery.queue_job(services.celery, manifest.job_id)
+    except BaseException as exc:
+        storage.remove_job(manifest)
+        with contextlib.suppress(Exception):
+            jobs.forget(manifest.job_id)
+        if isinstance(exc, redis.RedisError | OperationalError):
+            raise QueueUnavailable(settings.retry_after_s) from exc
+        raise
+    return manifest
 
 
 async def _receive(request: Request, path: Path, settings: Settings) -> int:
@@ -255,27 +270,32 @@ async def apply_overrides(
 ) -> JobView:
     """Add corrections to the job's journal and rewrite its reports (the CLI's
     `scangrade regrade --overrides`)."""
-    storage, jobs, settings = services.storage, services.jobs, services.settings
+    storage, settings = services.storage, services.settings
     manifest = _manifest(job_id, storage)
     body = await request.body()
     if len(body) > settings.max_exam_file_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the overrides file is too large")
+    return await run_in_threadpool(_apply_overrides, services, manifest, body,
+                                   _csv_name(filename))
+
+
+def _apply_overrides(services: Services, manifest: JobManifest, body: bytes, filename: str
+                     ) -> JobView:
+    storage, jobs, settings = services.storage, services.jobs, services.settings
+    job_id = manifest.job_id
     state = jobs.get(job_id)
     finished = storage.report_path(job_id, STUDENTS_CSV) is not None
     if not finished or (state is not None and state.status != JobStatus.DONE):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} has not finished grading")
     # One writer of a job's reports at a time: two at once would each publish their own
     # copy, and the journal of one would be lost.
-    token = jobs.lock_reports(job_id, settings.report_time_limit_s)
-    if token is None:
+    hold = jobs.hold_reports(job_id, settings.reports_lock_ttl_s)
+    if hold is None:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"job {job_id} is being regraded; send the corrections again in a"
                             " moment")
-    try:
-        summary = await run_in_threadpool(_regrade, storage, manifest, body, settings,
-                                          _csv_name(filename))
-    finally:
-        jobs.unlock_reports(job_id, token)
+    with hold:
+        summary = _regrade(storage, manifest, body, settings, filename)
     if state is not None:
         jobs.mark_done(job_id, summary)
     return job_status(job_id, jobs, storage)

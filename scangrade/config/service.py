@@ -98,6 +98,13 @@ class ServiceSettings(BaseSettings):
     report_time_limit_s: int = Field(
         default=1800, description="The report step's process is killed after this long."
     )
+    reports_lock_ttl_s: float = Field(
+        default=60.0, gt=0,
+        description="A job's reports are held by one writer at a time (the report step, a "
+        "regrade); the hold is renewed while the writer runs and lapses this long after it "
+        "stopped (its host died). Must be below broker_visibility_timeout_s, so the report "
+        "step redelivered from a dead host finds the reports free.",
+    )
     broker_visibility_timeout_s: int = Field(
         default=120,
         description="A task held by a worker that vanished (its host died) is redelivered "
@@ -156,6 +163,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 "task_soft_time_limit_s < task_time_limit_s < broker_visibility_timeout_s must"
                 " hold, or a page chunk still running is handed to a second worker")
+        if not self.reports_lock_ttl_s < self.broker_visibility_timeout_s:
+            raise ValueError(
+                "reports_lock_ttl_s < broker_visibility_timeout_s must hold, or a report step "
+                "redelivered from a dead host waits on the dead host's hold")
         if not self.report_soft_time_limit_s < self.report_time_limit_s < self.staging_max_age_s:
             raise ValueError(
                 "report_soft_time_limit_s < report_time_limit_s < staging_max_age_s must hold,"

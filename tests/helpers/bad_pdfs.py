@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,6 +121,48 @@ def corrupt_image(folder: Path, number: int) -> Path:
     return path
 
 
+
+def missing_page_object(folder: Path, number: int) -> Path:
+    """Page `number`'s entry in the page tree refers to an object the file does not hold."""
+    data = _plain()
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        object_number = pdf.pages[number - 1].obj.objgen[0]
+        highest = max(obj.objgen[0] for obj in pdf.objects)
+    missing = 10 ** len(str(object_number)) - 1  # as many digits: the patch keeps lengths
+    assert missing > highest, "no free number of that many digits"
+    return _write(folder, f"missing-page-{number}.pdf", _patched(
+        data, b" %d 0 R " % object_number, b" %d 0 R " % missing))
+
+
+def page_listed_twice(folder: Path) -> Path:
+    """The class scan's page tree lists its first page a second time, at the end: 16 pages,
+    as readers render them."""
+    path = folder / "page-listed-twice.pdf"
+    with pikepdf.open(SAMPLE_SCANS) as pdf:
+        pdf.Root.Pages.Kids.append(pdf.Root.Pages.Kids[0])
+        pdf.Root.Pages.Count = SAMPLE_PAGES + 1
+        pdf.save(path)
+    return path
+
+
+def corrupt_bilevel_image(folder: Path) -> Path:
+    """One page whose black-and-white (1 bit per pixel) image data is cut short, as a fax
+    or bilevel scanner writes them."""
+    path = folder / "corrupt-bilevel-image.pdf"
+    width, height = 800, 1000
+    data = zlib.compress(bytes([0b10101010]) * (width // 8 * height))
+    with pikepdf.new() as pdf:
+        image = pikepdf.Stream(pdf, data[: len(data) // 3], Type=pikepdf.Name.XObject,
+                               Subtype=pikepdf.Name.Image, Width=width, Height=height,
+                               ColorSpace=pikepdf.Name.DeviceGray, BitsPerComponent=1,
+                               Filter=pikepdf.Name.FlateDecode)
+        content = pikepdf.Stream(pdf, b"q 400 0 0 500 0 0 cm /Im0 Do Q")
+        pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
+            Type=pikepdf.Name.Page, MediaBox=[0, 0, 400, 500], Contents=content,
+            Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)))))
+        pdf.save(path)
+    return path
+
 # The corpus by case name, as the tests name them.
 CASES: dict[str, Callable[[Path], Path]] = {
     "count 3": lambda folder: count_says(folder, 3),
@@ -132,6 +175,9 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "page 1 damaged": lambda folder: damaged_page(folder, 1),
     "page 8 damaged": lambda folder: damaged_page(folder, 8),
     "image of page 5 corrupt": lambda folder: corrupt_image(folder, 5),
+    "page 9 missing": lambda folder: missing_page_object(folder, 9),
+    "page listed twice": page_listed_twice,
+    "bilevel image corrupt": corrupt_bilevel_image,
 }
 
 

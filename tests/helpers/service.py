@@ -44,6 +44,7 @@ TEST_SETTINGS = {
     "task_time_limit_s": 8,
     "recovery_sweep_s": 1,
     "recovery_grace_s": 2,
+    "reports_lock_ttl_s": 5,
     "header_read_timeout_s": 3,
     "body_read_timeout_s": 3,
     "worker_ping_timeout_s": 1.0,

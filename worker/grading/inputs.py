@@ -125,8 +125,8 @@ def save_inputs(
     saved_scans = []
     for number, scan in enumerate(scans, 1):
         target = inputs / "scans" / f"{number:02d}-{scan.path.name}"
-        if scan.path.is_file():
-            _copy_into(scan.path, target)
+        if scan.rendered.is_file():  # the pages as read: a repaired copy when one was needed
+            _copy_into(scan.rendered, target)
         else:  # still listed with its page count, so later files keep their page numbers
             problems.append(f"{scan.path.name}: scan file not found; review.pdf shows blank"
                             " pages")

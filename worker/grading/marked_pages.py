@@ -92,7 +92,7 @@ class PageImages:
         self.spans: list[tuple[Path, int, int]] = []  # (pdf, first global page, n pages)
         start = 1
         for scan in scans:  # page counts from the one inspection of each file
-            self.spans.append((scan.path, start, scan.n_pages))
+            self.spans.append((scan.rendered, start, scan.n_pages))  # as read
             start += scan.n_pages
 
     def get(self, page: PageResult) -> PageImage:

@@ -40,6 +40,10 @@ PDFINFO_TIMEOUT_S = 60
 # Page trees are a few levels deep (a flat list, or balanced nodes of a few dozen kids);
 # a deeper one is a crafted file.
 MAX_TREE_DEPTH = 64
+# Decoding a page's images to check them: at most this many pixels each (an A4 page at
+# 600 dpi has 35 million), so a crafted size cannot exhaust a worker's memory.
+MAX_CHECKED_IMAGE_PIXELS = 100_000_000
+WALK_LIMIT = 100_000  # page-tree entries walked at most; far beyond any max_pages
 STAND_IN_PAGE_PT = (595, 842)  # A4, for an entry that is not a page (never rendered)
 RESAVE = "save or export it again as a PDF (or print it to PDF) and upload that"
 
@@ -144,40 +148,41 @@ def _opened(path: Path | io.BytesIO, name: str, as_written: bool = False
         why = ("its list of pages loops back on itself" if "Loop detected" in str(exc)
                else "its structure cannot be read")
         raise _damaged(name, why) from exc
-    except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # pathological data
+    except (RecursionError, MemoryError, ValueError, TypeError, AttributeError, KeyError,
+            IndexError) as exc:  # pathological data the library trips over
         raise _damaged(name, "its structure cannot be read") from exc
 
 
 def _slots(pdf: pikepdf.Pdf, name: str) -> list[tuple[pikepdf.Dictionary, int] | None]:
     """Every entry of the page tree, in order, walked as written (qpdf's own page list drops
     an entry that is not a page, and poppler's shifts every later page onto its number):
-    None for a page, (its parent node, index in its /Kids) for an entry that is not one.
-    `pdf` must be opened `as_written`."""
+    None for a page, (its parent node, index in its /Kids) for an entry that is not one (a
+    string, a number, a reference to an object that does not exist). A page listed twice
+    counts twice, as readers render it; a node inside itself is a loop. The walk stops past
+    WALK_LIMIT entries (a tree whose nodes share children can list billions). `pdf` must be
+    opened `as_written`."""
     import pikepdf
 
     slots: list[tuple[pikepdf.Dictionary, int] | None] = []
-    seen: set[tuple[int, int]] = set()
 
-    def visit(node: pikepdf.Dictionary, depth: int) -> None:
+    def visit(node: pikepdf.Dictionary, ancestors: frozenset, depth: int) -> None:
         kids = node.get("/Kids")
         if depth > MAX_TREE_DEPTH or not isinstance(kids, pikepdf.Array):
             raise _damaged(name, "its list of pages cannot be read")
         for index, kid in enumerate(kids):
-            if kid.is_indirect:
-                if kid.objgen in seen:
-                    raise _damaged(name, "its list of pages loops back on itself")
-                seen.add(kid.objgen)
+            if len(slots) > WALK_LIMIT:
+                return
             if not isinstance(kid, pikepdf.Dictionary):
                 slots.append((node, index))
             elif "/Kids" in kid:
-                visit(kid, depth + 1)
+                if kid.is_indirect and kid.objgen in ancestors:
+                    raise _damaged(name, "its list of pages loops back on itself")
+                visit(kid, ancestors | {kid.objgen}, depth + 1)
             else:
                 slots.append(None)
 
     root = pdf.Root.Pages
-    if root.is_indirect:
-        seen.add(root.objgen)
-    visit(root, 0)
+    visit(root, frozenset({root.objgen} if root.is_indirect else ()), 0)
     return slots
 
 
@@ -221,7 +226,8 @@ def _normalised_copy(path: Path, folder: Path) -> Path:
     import pikepdf
 
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{path.stem}.normalised.pdf"
+    # a folder of its own: two files of one run may have the same name
+    target = Path(tempfile.mkdtemp(prefix="normalised-", dir=folder)) / path.name
     mended = io.BytesIO()
     with _opened(path, path.name, as_written=True) as pdf:
         for slot in _slots(pdf, path.name):
@@ -263,8 +269,9 @@ def inspect_pdf(path: str | Path, settings: ScanSettings, work_dir: Path | None 
     if n_pages == 0:
         raise EmptyPdfError(f"{name} has no pages")
     if n_pages > settings.max_pages:
+        counted = f"more than {WALK_LIMIT}" if n_pages > WALK_LIMIT else str(n_pages)
         raise TooManyPagesError(
-            f"{name} has {n_pages} pages; at most {settings.max_pages} are accepted "
+            f"{name} has {counted} pages; at most {settings.max_pages} are accepted "
             "(setting max_pages); split the scan into smaller files"
         )
     if not tree.damaged and _poppler_pages(path) == n_pages:
@@ -300,22 +307,34 @@ def count_pages(path: Path) -> int:
 def page_image_problem(path: Path, number: int, name: str) -> str | None:
     """Why a page's scanned image cannot be decoded (a damaged image stream), or None: asked
     of a page that rendered blank or unlike a sheet, as a broken image makes it look. `name`:
-    the file's name for the message."""
+    the file's name for the message. Images of a kind this check cannot decode, or too
+    large to decode here, get no verdict."""
     import pikepdf
     from pikepdf import PdfImage
-    from pikepdf.models.image import NotExtractableError, UnsupportedImageTypeError
+    from pikepdf.models.image import (
+        HifiPrintImageNotTranscodableError,
+        NotExtractableError,
+        UnsupportedImageTypeError,
+    )
 
+    no_verdict = (UnsupportedImageTypeError, NotExtractableError,
+                  HifiPrintImageNotTranscodableError, pikepdf.DependencyError)
+    damaged = (f"{name} page {number}: its scanned image is damaged and cannot be read;"
+               " rescan the page")
     try:
         with pikepdf.open(path) as pdf:
-            page = pdf.pages[number - 1]
-            for image in page.get_images().values():
+            for image in pdf.pages[number - 1].get_images().values():
                 try:
+                    pixels = int(image.get("/Width", 0)) * int(image.get("/Height", 0))
+                    if pixels > MAX_CHECKED_IMAGE_PIXELS:
+                        continue
                     PdfImage(image).as_pil_image().load()
-                except (UnsupportedImageTypeError, NotExtractableError):
-                    continue  # a kind of image this check cannot decode: no verdict on it
-    except (OSError, ValueError, pikepdf.PdfError):  # the image data fails to decode
-        return (f"{name} page {number}: its scanned image is damaged and cannot be read;"
-                " rescan the page")
+                except no_verdict:
+                    continue
+                except Exception:  # the image's data fails to decode: that is the answer
+                    return damaged
+    except Exception:  # the page itself cannot be opened: the rendering said as much
+        return damaged
     return None
 
 

@@ -109,7 +109,8 @@ def read_pages(
         except Exception as exc:  # the reader failing must not lose the chunk's pages
             for plan in plans:
                 if plan.crops:
-                    _fail(plan.result, f"digit reader failed: {type(exc).__name__}: {exc}")
+                    _fail(plan.result, f"the digit reader failed ({type(exc).__name__}); grade"
+                          " the scan again, or review this page by hand")
             return [plan.result for plan in plans]
         offset = 0
         for plan in plans:
@@ -140,7 +141,8 @@ def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSe
                 settings.crop_px_per_mm, settings.crop_margin_mm)
         return _PagePlan(result, crops)
     except Exception as exc:  # one odd page must never stop the batch
-        _fail(result, f"page could not be processed: {type(exc).__name__}: {exc}")
+        log.info("processing page %d", result.source_page, exc_info=True)
+        _fail(result, f"page could not be processed ({type(exc).__name__}); review it by hand")
         return _PagePlan(result, [])
 
 

@@ -7,6 +7,7 @@ stops the others.
 
 from __future__ import annotations
 
+import logging
 import math
 import subprocess
 import tempfile
@@ -19,6 +20,8 @@ import numpy as np
 from scangrade.config.scan import ScanSettings
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
+
+log = logging.getLogger(__name__)
 
 DAMAGED_PAGE = ("{file} page {number} is damaged: its description in the PDF cannot be read;"
                 " rescan it, or save the PDF again and upload that")
@@ -44,8 +47,9 @@ def page_sizes_pt(info: PdfInfo, first: int, last: int) -> dict[int, tuple[float
     )
     if result.returncode != 0 and "MediaBox:" not in result.stdout:
         # not one page of the range could be read: the file itself is gone or broken
-        raise DamagedPdfError(f"{info.path.name} cannot be read any more: "
-                              f"{result.stderr.strip() or 'poppler gave no page'}")
+        log.info("pdfinfo on %s: %s", info.rendered, result.stderr.strip())
+        raise DamagedPdfError(f"{info.path.name} cannot be read any more (none of pages"
+                              f" {first}-{last} can be opened); upload it again")
     boxes: dict[int, tuple[float, float]] = {}
     rotations: dict[int, int] = {}
     for line in result.stdout.splitlines():
@@ -129,9 +133,11 @@ def _rasterize_run(
         images = _pdftoppm(path, numbers[0], numbers[-1], dpi, settings)
         if len(images) == len(numbers):
             return [RasterPage(n, dpi, image) for n, image in zip(numbers, images, strict=True)]
-    except Exception as exc:
+    except Exception:
         if len(numbers) == 1:
-            return [RasterPage(numbers[0], dpi, None, f"page could not be rasterized: {exc}")]
+            log.info("rasterizing page %d of %s", numbers[0], path, exc_info=True)
+            return [RasterPage(numbers[0], dpi, None, "page could not be rasterized (poppler "
+                               "failed on it); rescan it, or save the PDF again")]
     if len(numbers) == 1:
         return [RasterPage(numbers[0], dpi, None, "page could not be rasterized: poppler "
                            "returned no image")]

@@ -15,6 +15,7 @@ its pages.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,10 @@ from worker.scan.pipeline import read_pdf
 from worker.scan.previews import PreviewSink
 from worker.scan.results import PageResult
 from worker.sheets.layout import Layout
+
+# Details of problems already reported in words: at INFO, for the worker's log (a CLI
+# run shows only the words).
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,10 @@ def inspect_scans(paths: Sequence[str | Path], settings: ScanSettings) -> ScanSe
             files.append(inspect_pdf(path, settings))
         except PdfError as exc:
             problems.append(str(exc))
-        except Exception as exc:  # anything else a broken file makes the PDF library raise
-            problems.append(f"{Path(path).name} cannot be read as a PDF ({exc})")
+        except Exception:  # anything else a broken file makes the PDF library raise
+            log.info("inspecting %s", path, exc_info=True)
+            problems.append(f"{Path(path).name} cannot be read as a PDF; save or export it"
+                            " again as a PDF and grade that")
     return ScanSet(tuple(files), tuple(problems))
 
 
@@ -121,7 +128,10 @@ class ScanReading:
         except Exception as exc:  # e.g. poppler giving up on the whole file midway
             if not self.contain_errors:
                 raise
-            self.problems.append(f"{info.path.name}: {exc}")
+            log.info("reading %s", info.rendered, exc_info=True)
+            self.problems.append(str(exc) if isinstance(exc, PdfError) else
+                                 f"{info.path.name} could not be read to the end (its later"
+                                 " pages are missing); save it again as a PDF and grade that")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -112,6 +113,28 @@ return tonumber(redis.call('HGET', KEYS[1], 'chunk_pages'))
 """
 
 
+# KEYS: job hash, finished-chunk set, problems list. ARGV: ttl, then field, value pairs.
+# Creates the job's state only when it has none, clearing leftovers of the old state.
+_CREATE_IF_LOST = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+# KEYS: lock. ARGV: the owner's token, milliseconds. Extends the lock only while it is ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
 # KEYS: lock. ARGV: the owner's token. Deletes the lock only when this owner still holds it.
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -124,7 +147,8 @@ return 0
 def connect(url: str, patient: bool = True) -> redis.Redis:
     """A Redis client. Patient (a worker's): it rides out a Redis restart, reconnecting and
     retrying for about twenty seconds. Impatient (the API's): it tries once more and gives up
-    within about a second, so a teacher gets "try again" at once instead of a long wait."""
+    within a second when Redis refuses connections, within a few when it stops answering,
+    so a teacher gets "try again" at once instead of a long wait."""
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 
@@ -132,7 +156,7 @@ def connect(url: str, patient: bool = True) -> redis.Redis:
         timeouts = {"socket_connect_timeout": 5, "socket_timeout": 30}
         retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8)
     else:
-        timeouts = {"socket_connect_timeout": 0.5, "socket_timeout": 5}
+        timeouts = {"socket_connect_timeout": 0.5, "socket_timeout": 2}
         retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
     return redis.Redis.from_url(
         url, decode_responses=True, health_check_interval=15, retry=retry,
@@ -148,6 +172,8 @@ class JobStore:
         self._update_existing = client.register_script(_UPDATE_EXISTING)
         self._chunk_pages = client.register_script(_CHUNK_PAGES)
         self._unlock = client.register_script(_UNLOCK)
+        self._renew = client.register_script(_RENEW)
+        self._create_if_lost = client.register_script(_CREATE_IF_LOST)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
@@ -155,6 +181,17 @@ class JobStore:
 
     def _keys(self, job_id: str) -> list[str]:
         return [self._key(job_id), self._key(job_id, "chunks"), self._key(job_id, "problems")]
+
+    def create_if_lost(
+        self, job_id: str, exam_id: str, filename: str, pages_total: int, created: float
+    ) -> bool:
+        """Fresh state for a job that has none (Redis lost it), atomically: False, and
+        nothing changed, when the job has state (someone else just created it)."""
+        return bool(self._create_if_lost(
+            keys=self._keys(job_id),
+            args=[self.ttl_s, "exam_id", exam_id, "status", str(JobStatus.QUEUED),
+                  "filename", filename, "pages_total", pages_total, "pages_done", 0,
+                  "created", created, "updated", time.time()]))
 
     def create(
         self, job_id: str, exam_id: str, filename: str, pages_total: int, created: float
@@ -254,17 +291,16 @@ class JobStore:
     def mark_failed(self, job_id: str, error: str) -> None:
         self._update(job_id, status=str(JobStatus.FAILED), error=error)
 
-    def lock_reports(self, job_id: str, ttl_s: int) -> str | None:
-        """Takes the job's reports for one writer (a regrade, the chord's last step): a token
-        to unlock with, or None while another writer holds them. Expires after `ttl_s` so a
-        writer that died never blocks the job."""
+    def hold_reports(self, job_id: str, ttl_s: float) -> ReportsHold | None:
+        """Takes the job's reports for one writer (a regrade, the chord's last step), or None
+        while another writer holds them. Use the hold as a context manager: while it is
+        entered it is renewed every ttl_s / 3, and it is freed on exit. A writer that dies
+        (its host gone) stops renewing, so the job is free again after `ttl_s`."""
         token = secrets.token_hex(16)
-        locked = self.client.set(self._key(job_id, "reports-lock"), token, nx=True, ex=ttl_s)
-        return token if locked else None
-
-    def unlock_reports(self, job_id: str, token: str) -> None:
-        """Frees the reports if `token` still holds them (never another writer's lock)."""
-        self._unlock(keys=[self._key(job_id, "reports-lock")], args=[token])
+        key = self._key(job_id, "reports-lock")
+        if not self.client.set(key, token, nx=True, px=int(ttl_s * 1000)):
+            return None
+        return ReportsHold(self, key, token, ttl_s)
 
     def forget(self, job_id: str) -> None:
         self.client.delete(*self._keys(job_id))
@@ -272,6 +308,31 @@ class JobStore:
     def _update(self, job_id: str, **fields: Any) -> None:
         pairs = [item for pair in {**fields, "updated": time.time()}.items() for item in pair]
         self._update_existing(keys=[self._key(job_id)], args=[self.ttl_s, *pairs])
+
+
+class ReportsHold:
+    """A job's reports held by one writer (JobStore.hold_reports), renewed while entered."""
+
+    def __init__(self, store: JobStore, key: str, token: str, ttl_s: float) -> None:
+        self.store, self.key, self.token, self.ttl_s = store, key, token, ttl_s
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name="reports-hold", daemon=True)
+
+    def __enter__(self) -> ReportsHold:
+        self._renewer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._renewer.join(timeout=5)
+        self.store._unlock(keys=[self.key], args=[self.token])  # only if still ours
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl_s / 3):
+            try:
+                self.store._renew(keys=[self.key], args=[self.token, int(self.ttl_s * 1000)])
+            except redis.RedisError:  # Redis briefly away: the next renewal may get through
+                continue
 
 
 def summary_json(summary: Any) -> dict[str, Any]:

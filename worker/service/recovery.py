@@ -4,16 +4,19 @@ The disk is the durable record of every job (worker.service.storage); Redis hold
 and the queue, and may lose both (restarted without persistence, flushed). One sweep:
 - removes staging folders older than `staging_max_age_s` (an upload cut off by a killed API);
 - lists under their exam the jobs of a storage written before exams kept their job lists;
-- queues again every job whose state Redis lost before it finished: no state, no reports,
-  uploaded within `job_ttl_s` (older state expires by design) and more than
-  `recovery_grace_s` ago (an upload being accepted right now has no state yet). Finished
-  chunks stay on disk and are not read again.
+- queues again every unfinished job (no reports) uploaded within `job_ttl_s` (older state
+  expires by design) whose state Redis lost, or whose state says it is under way although
+  nothing is: the broker holds no message, queued or running, and the job has not moved for
+  `broker_visibility_timeout_s + task_time_limit_s` (its messages were lost, e.g. Redis was
+  down longer than a task's retries). Finished chunks stay on disk and are not read again.
 
 A worker host that dies is not the sweep's business: the broker hands its unacknowledged
 task to another worker after `broker_visibility_timeout_s`.
 
-Each API process runs a `Sweeper` thread; a Redis lock lets one sweep at a time. A sweep is
-idempotent: a job queued again has state, so the next sweep leaves it alone.
+Each API process runs a `Sweeper` thread; a Redis lock lets one sweep at a time, and a job
+whose state Redis lost gets fresh state atomically (JobStore.create_if_lost), so two sweeps
+never queue it twice. The API writes a job's state before its files, so an upload being
+accepted is never taken for a lost job (`recovery_grace_s` is a margin on top).
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from kombu.exceptions import OperationalError
 
 from scangrade.settings import Settings
 from worker.grading.report_files import STUDENTS_CSV
-from worker.service.job_state import KEY_PREFIX, JobStore
+from worker.service.job_state import KEY_PREFIX, JobStatus, JobStore
 from worker.service.storage import JobManifest, Storage
 
 log = logging.getLogger(__name__)
 
 SWEEP_LOCK = f"{KEY_PREFIX}:recovery-sweep"
+
 START_TASK = "scangrade.start_job"
 # Sending a task while Redis is down: one quick retry, then the caller says "try again".
 SEND_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.0, "interval_step": 0.2,
@@ -72,7 +76,7 @@ def sweep(storage: Storage, store: JobStore, celery: Celery, settings: Settings,
     if backfill:
         for job_id in job_ids:
             manifest = storage.manifest(job_id)
-            if manifest is not None and job_id not in storage.exam_jobs(manifest.exam_id):
+            if manifest is not None and not storage.is_exam_job(manifest.exam_id, job_id):
                 storage.add_exam_job(manifest.exam_id, job_id)
                 report.jobs_listed += 1
     # Cheapest checks first: most jobs on disk are finished (one stat each), most others
@@ -80,17 +84,48 @@ def sweep(storage: Storage, store: JobStore, celery: Celery, settings: Settings,
     unfinished = [job_id for job_id in job_ids
                   if storage.report_path(job_id, STUDENTS_CSV) is None]
     present = store.existing(unfinished)
+    idle = None  # whether the broker holds no message at all; asked once, when needed
     for job_id in unfinished:
-        if job_id in present:
-            continue
         manifest = storage.manifest(job_id)
         if manifest is None or not (
                 settings.recovery_grace_s < now - manifest.created < settings.job_ttl_s):
             continue
-        resume_job(store, celery, manifest)
-        report.resumed.append(job_id)
-        log.warning("job %s had lost its state in Redis: queued again", job_id)
+        if job_id not in present:
+            if store.create_if_lost(job_id, manifest.exam_id, manifest.filename,
+                                    manifest.n_pages, manifest.created):
+                queue_job(celery, job_id)
+                report.resumed.append(job_id)
+                log.warning("job %s had lost its state in Redis: queued again", job_id)
+            continue
+        state = store.get(job_id)
+        if state is None or state.status in (JobStatus.DONE, JobStatus.FAILED) or (
+                now - state.updated < settings.broker_visibility_timeout_s
+                + settings.task_time_limit_s):
+            continue
+        if idle is None:
+            idle = broker_idle(store.client, celery)
+        if idle:
+            resume_job(store, celery, manifest)
+            report.resumed.append(job_id)
+            log.warning("job %s was %s with nothing queued or running: queued again",
+                        job_id, state.status)
     return report
+
+
+def broker_idle(client: redis.Redis, celery: Celery) -> bool:
+    """No task message waits in the queue (any priority) and none is held by a worker. Kombu's
+    Redis transport keeps a list per queue and priority step (the plain name for step 0) and
+    a hash of the messages workers hold unacknowledged."""
+    from kombu.transport.redis import Channel
+
+    queue = celery.conf.task_default_queue
+    steps = celery.conf.broker_transport_options.get("priority_steps", Channel.priority_steps)
+    names = [queue, *(f"{queue}{Channel.sep}{step}" for step in steps if step)]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+    pipe.hlen(Channel.unacked_key)
+    return not any(pipe.execute())
 
 
 def _remove_stale_staging(storage: Storage, settings: Settings, now: float) -> int:

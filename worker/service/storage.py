@@ -3,6 +3,7 @@
     exams/<exam>/exam.json, layout.<ext>, key.csv, roster.csv
     exams/<exam>/jobs/<job>                    one empty marker per upload to the exam
     jobs/<job>/job.json, scan/<name>.pdf       the manifest and the scan (read-only)
+    jobs/<job>/plan.json                       pages per chunk, fixed by the first plan
     jobs/<job>/pages/<first>-<last>.jsonl     one file per page chunk, written atomically
     jobs/<job>/previews/<page>.jpg             page images kept by the chunk tasks
     jobs/<job>/reports/                        what grade_and_report writes
@@ -35,6 +36,7 @@ ID_BYTES = 16
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FILENAME_MAX_CHARS = 120  # well under every filesystem's 255-byte limit
 READ_ONLY = 0o444
+PLAN_FILE = "plan.json"  # the job's chunk size, fixed by its first plan
 
 
 def new_id() -> str:
@@ -174,6 +176,9 @@ class Storage:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / _checked(job_id)).touch()
 
+    def is_exam_job(self, exam_id: str, job_id: str) -> bool:
+        return (self.exam_dir(exam_id) / "jobs" / _checked(job_id)).is_file()
+
     def exam_jobs(self, exam_id: str) -> list[str]:
         """The exam's jobs, oldest upload first."""
         folder = self.exam_dir(exam_id) / "jobs"
@@ -205,6 +210,15 @@ class Storage:
         data = json.loads(path.read_text())
         data["damaged_pages"] = tuple(data.get("damaged_pages", ()))
         return JobManifest(**data)
+
+    def planned_chunk_pages(self, job_id: str) -> int | None:
+        """Pages per chunk of the job's first plan (None before it was planned)."""
+        path = self.job_dir(job_id) / PLAN_FILE
+        return int(json.loads(path.read_text())["chunk_pages"]) if path.is_file() else None
+
+    def keep_chunk_pages(self, job_id: str, chunk_pages: int) -> None:
+        if self.planned_chunk_pages(job_id) is None:
+            write_json_atomic(self.job_dir(job_id) / PLAN_FILE, {"chunk_pages": chunk_pages})
 
     def write_chunk(self, job_id: str, chunk: ChunkRange, pages: Iterable[PageResult]) -> None:
         lines = "".join(json.dumps(page.to_json(), sort_keys=True) + "\n" for page in pages)

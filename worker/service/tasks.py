@@ -12,9 +12,13 @@ No task waits on another; the report step re-queues itself if a chunk is not on 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -98,9 +102,48 @@ class JobTask(Task):
         job_id = kwargs.get("job_id")  # every job task is sent with keyword arguments
         if job_id:
             try:
-                _store().mark_failed(job_id, f"{self.name.split('.')[-1]}: {exc}")
+                _store().mark_failed(job_id, failure_message(self.name, exc))
             except TRANSIENT_ERRORS:
                 log.exception("could not mark job %s failed", job_id)
+
+
+class JobInputProblem(Exception):
+    """A problem with the job's inputs, in words with no server path (a missing or broken
+    exam file, a scan that cannot be read): what the job view shows when a task gives up.
+    One plain message, so it crosses Celery's exception handling as itself."""
+
+
+@contextlib.contextmanager
+def _input_problems_in_words() -> Iterator[None]:
+    from worker.grading import GradingInputError
+    from worker.scan.pdf import PdfError
+    from worker.sheets.layout import LayoutError
+
+    try:
+        yield
+    except (GradingInputError, PdfError, LayoutError) as exc:
+        raise JobInputProblem(_without_storage_paths(str(exc))) from exc
+    except FileNotFoundError as exc:
+        raise JobInputProblem(
+            f"a file of this job is missing from the server's storage"
+            f" ({Path(exc.filename or '').name or 'unknown'}); restore it, then resume the job"
+        ) from exc
+
+
+def _without_storage_paths(text: str) -> str:
+    """Paths under the storage folder shortened to their file names."""
+    root = re.escape(str(_storage().root))
+    return re.sub(rf"{root}/(?:[^\s:]*/)?", "", text)
+
+
+def failure_message(task_name: str, exc: BaseException) -> str:
+    """What the job view says when a task gave up: an input problem in its words; anything
+    else without library text or server paths, saying where the details are."""
+    step = task_name.split(".")[-1]
+    if isinstance(exc, JobInputProblem):
+        return f"{step}: {exc}"
+    return (f"{step}: stopped by an unexpected error ({type(exc).__name__}); whoever runs the"
+            " server finds the details in the worker's log; resume the job to try again")
 
 
 _TASK_OPTIONS = {
@@ -121,7 +164,13 @@ def start_job(self: Task, job_id: str) -> None:
     if manifest is None:
         store.mark_failed(job_id, "the uploaded file is missing from storage")
         return
-    chunks = plan_chunks(manifest.n_pages, store.chunk_pages(job_id, settings.task_chunk_pages))
+    # The first plan's chunk size wins (Redis decides between planners at once) and is kept
+    # on disk: a job re-planned after Redis lost its data, on a worker of another kind (CPU:
+    # task_chunk_pages, GPU: larger), finds the chunks it already read.
+    chunk_pages = storage.planned_chunk_pages(job_id) or store.chunk_pages(
+        job_id, settings.task_chunk_pages)
+    storage.keep_chunk_pages(job_id, chunk_pages)
+    chunks = plan_chunks(manifest.n_pages, chunk_pages)
     ranges = [[chunk.first, chunk.last] for chunk in chunks]
     chord(read_chunk.s(job_id=job_id, first=first, last=last) for first, last in ranges)(
         finish_job.s(job_id=job_id, ranges=ranges)
@@ -139,7 +188,8 @@ def read_chunk(self: Task, job_id: str, first: int, last: int) -> dict[str, Any]
     if storage.chunk_path(job_id, chunk).is_file():
         pages = storage.read_chunk(job_id, chunk)  # ran before (redelivery or retry)
     else:
-        pages = _read_pages(job_id, chunk)
+        with _input_problems_in_words():
+            pages = _read_pages(job_id, chunk)
         storage.write_chunk(job_id, chunk, pages)
     problems = [_problem(page) for page in pages if not page.ok]
     counted = store.record_chunk(job_id, chunk.id, len(pages), problems)
@@ -180,8 +230,10 @@ def _problem(page: PageResult) -> dict[str, Any]:
 
 
 def _finish_retries(settings: Settings) -> int:
-    # Long enough for a lost chunk to be redelivered (visibility timeout) and read again.
-    wait_s = settings.broker_visibility_timeout_s + 2 * settings.task_time_limit_s
+    # Long enough for a lost chunk to be redelivered (visibility timeout) and read again, and
+    # for another writer of the reports (a report step that ran long, a regrade) to finish.
+    wait_s = (settings.broker_visibility_timeout_s + 2 * settings.task_time_limit_s
+              + settings.report_time_limit_s)
     return math.ceil(wait_s / settings.finish_poll_s)
 
 
@@ -202,10 +254,10 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
     if state is not None and state.status == JobStatus.DONE and storage.report_path(
             job_id, STUDENTS_CSV) is not None:
         return  # a copy of a report step that ran long, redelivered: the job is done
-    token = store.lock_reports(job_id, settings.report_time_limit_s)
-    if token is None:  # a teacher's regrade is publishing: its journal must not be lost
+    hold = store.hold_reports(job_id, settings.reports_lock_ttl_s)
+    if hold is None:  # a teacher's regrade is publishing: its journal must not be lost
         raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
-    try:
+    with hold, _input_problems_in_words():
         store.mark_grading(job_id)
         manifest = _manifest(job_id)
         pages = storage.load_pages(job_id, chunks)
@@ -219,5 +271,3 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
             ),
         )
         store.mark_done(job_id, summary)
-    finally:
-        store.unlock_reports(job_id, token)

@@ -224,11 +224,19 @@ class Layout(_Strict):
         size = len(text.encode("utf-8", errors="replace"))
         if size > MAX_LAYOUT_BYTES:
             raise LayoutError(_too_large(size), source=source)
+        too_deep = LayoutError(
+            f"nested more than {MAX_LAYOUT_DEPTH} levels deep, which no layout is (a layout"
+            " nests 4: questions, a question, its fields); this is not a layout file",
+            source=source)
         if nesting_depth(text) > MAX_LAYOUT_DEPTH:
-            raise LayoutError(
-                f"nested more than {MAX_LAYOUT_DEPTH} levels deep, which no layout is (a layout"
-                " nests 4: questions, a question, its fields); this is not a layout file",
-                source=source)
+            raise too_deep
+        try:
+            return cls._parsed(text, source)
+        except RecursionError:  # nesting the raw check could not see
+            raise too_deep from None
+
+    @classmethod
+    def _parsed(cls, text: str, source: str) -> Layout:
         _refuse_yaml_aliases(text, source)
         try:
             data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
@@ -521,12 +529,14 @@ def _too_large(size: int) -> str:
 
 
 _FLOW_BRACKETS = re.compile(r"[\[\]{}]")
-_SEQUENCE_ENTRY = re.compile(r"-(?: +|$)")
+# "- " opens a sequence entry, "? " an explicit mapping key: each nests one level
+_BLOCK_ENTRY = re.compile(r"[-?](?: +|$)")
 
 
 def nesting_depth(text: str) -> int:
     """An upper bound of how deeply a YAML or JSON document nests, from its raw text in one
-    pass: block indentation levels (sequence dashes included) plus flow brackets. Brackets
+    pass: block indentation levels (sequence dashes and explicit keys included) plus flow
+    brackets. Brackets
     inside strings count too: a layout's names never hold many."""
     flow = max_flow = 0
     for bracket in _FLOW_BRACKETS.finditer(text):
@@ -540,7 +550,7 @@ def nesting_depth(text: str) -> int:
             continue
         column = len(line) - len(content)
         columns = [column]
-        while entry := _SEQUENCE_ENTRY.match(content):  # "- - x": a level per dash
+        while entry := _BLOCK_ENTRY.match(content):  # "- - x", "- ? x": a level each
             column += entry.end()
             content = content[entry.end():]
             columns.append(column)

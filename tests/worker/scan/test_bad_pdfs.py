@@ -15,7 +15,13 @@ import pytest
 from scangrade.config.scan import ScanSettings
 from tests.helpers import bad_pdfs
 from tests.helpers.paths import REPO_ROOT, SAMPLES
-from worker.scan.pdf import DamagedPdfError, EncryptedPdfError, TooManyPagesError, inspect_pdf
+from worker.scan.pdf import (
+    DamagedPdfError,
+    EncryptedPdfError,
+    TooManyPagesError,
+    inspect_pdf,
+    page_image_problem,
+)
 from worker.scan.results import PageStatus
 from worker.scan.scans import ScanReading, inspect_scans
 from worker.sheets.layout import Layout
@@ -73,6 +79,35 @@ def test_a_damaged_page_keeps_every_page_number(corpus, settings, page):
     info = timed_inspection(corpus[f"page {page} damaged"], settings)
     assert (info.n_pages, info.damaged_pages) == (PAGES, (page,))
     assert f"page {page} is damaged" in info.note
+
+
+def test_an_entry_naming_a_missing_object_is_a_damaged_page(corpus, settings):
+    info = timed_inspection(corpus["page 9 missing"], settings)
+    assert (info.n_pages, info.damaged_pages) == (PAGES, (9,))
+
+
+def test_a_page_listed_twice_is_two_pages_not_a_loop(corpus, settings):
+    info = timed_inspection(corpus["page listed twice"], settings)
+    assert info.n_pages == PAGES + 1
+
+
+def test_a_corrupt_bilevel_image_is_named_not_raised(corpus):
+    problem = page_image_problem(corpus["bilevel image corrupt"], 1, "fax.pdf")
+    assert problem == ("fax.pdf page 1: its scanned image is damaged and cannot be read;"
+                       " rescan the page")
+    assert page_image_problem(SAMPLES / "scans.pdf", 1, "scans.pdf") is None
+
+
+def test_files_of_the_same_name_keep_their_own_pages(corpus, settings, tmp_path):
+    """Two repaired files called scans.pdf in one run: each is rendered from its own copy."""
+    first, second = tmp_path / "a" / "scans.pdf", tmp_path / "b" / "scans.pdf"
+    for target, case in ((first, "count 3"), (second, "page 8 damaged")):
+        target.parent.mkdir()
+        target.write_bytes(corpus[case].read_bytes())
+    one, two = (timed_inspection(path, settings) for path in (first, second))
+    assert one.rendered != two.rendered
+    assert (one.damaged_pages, two.damaged_pages) == ((), (8,))
+    assert one.rendered.read_bytes() != two.rendered.read_bytes()
 
 
 def test_reading_grades_every_real_page_and_blames_the_broken_one(corpus, settings, reader):

@@ -3,6 +3,8 @@ recovery sweep can tell which jobs have state."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.helpers.service import Cluster
@@ -55,3 +57,28 @@ def test_the_first_chunk_plan_wins(store: JobStore) -> None:
     assert store.chunk_pages("planned", 64) == 32
     assert store.chunk_pages("nojob", 64) == 64
     assert not store.client.exists(store._key("nojob"))
+
+
+def test_the_reports_are_held_by_one_writer_renewed_while_it_lives(store: JobStore) -> None:
+    ttl_s = 0.3
+    hold = store.hold_reports("writer", ttl_s)
+    assert hold is not None
+    with hold:
+        time.sleep(3 * ttl_s)  # renewed meanwhile: still held
+        assert store.hold_reports("writer", ttl_s) is None
+    again = store.hold_reports("writer", ttl_s)  # freed on exit
+    assert again is not None
+    # a writer that died (never entered, never renewed): the hold lapses after its ttl
+    time.sleep(2 * ttl_s)
+    assert store.hold_reports("writer", ttl_s) is not None
+
+
+def test_state_is_recreated_only_when_lost(store: JobStore) -> None:
+    store.create("alive", "exam3", "scans.pdf", 4, 1.0)
+    store.record_chunk("alive", "00001-00002", 2, [])
+    assert store.create_if_lost("alive", "exam3", "scans.pdf", 4, 1.0) is False
+    assert store.get("alive").pages_done == 2  # untouched
+    store.client.delete(store._key("alive"))  # the hash lost, its chunk set left over
+    assert store.create_if_lost("alive", "exam3", "scans.pdf", 4, 1.0) is True
+    assert store.finished_chunks("alive") == set()  # counted afresh, never half
+    assert store.get("alive").pages_done == 0

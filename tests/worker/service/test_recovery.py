@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import redis
 
 from scangrade.settings import Settings
 from tests.helpers.service import Cluster
+from worker.measure.local_cluster import wait_for
 from worker.service.celery_app import create_celery_app
 from worker.service.job_state import JobStatus, JobStore, connect
 from worker.service.recovery import Sweeper, sweep
@@ -107,7 +109,25 @@ def test_exams_list_their_jobs_from_disk_and_old_storage_is_backfilled(parts) ->
     assert storage.exam_jobs(first.exam_id) == [first.job_id, second.job_id]
 
 
-def test_one_sweeper_at_a_time_and_redis_down_only_postpones(parts) -> None:
+def test_a_job_under_way_with_nothing_queued_or_running_is_queued_again(parts) -> None:
+    """Its messages were lost (Redis down longer than the tasks' retries): the state says
+    reading, but the broker holds nothing for anyone."""
+    storage, store, celery, settings, client = parts
+    stuck = a_job(storage, age_s=2 * GRACE_S)
+    store.create(stuck.job_id, stuck.exam_id, stuck.filename, stuck.n_pages, stuck.created)
+    store.mark_dispatched(stuck.job_id, 2)
+    later = time.time() + settings.broker_visibility_timeout_s + settings.task_time_limit_s + 5
+    client.rpush("celery", b"a message of another job")  # the broker is busy: wait
+    assert sweep(storage, store, celery, settings, now=later).resumed == []
+    client.delete("celery")
+    assert sweep(storage, store, celery, settings, now=time.time()).resumed == []  # recent
+    assert sweep(storage, store, celery, settings, now=later).resumed == [stuck.job_id]
+    state = store.get(stuck.job_id)
+    assert state is not None and state.status == JobStatus.QUEUED
+    assert not store.is_dispatched(stuck.job_id) and queued(client) == [stuck.job_id]
+
+
+def test_one_sweeper_at_a_time_and_redis_down_only_postpones(parts, caplog) -> None:
     storage, store, celery, settings, _ = parts
     one, two = (Sweeper(storage, store, celery, settings) for _ in range(2))
     assert one.run_once() is not None
@@ -116,7 +136,9 @@ def test_one_sweeper_at_a_time_and_redis_down_only_postpones(parts) -> None:
                                        "recovery_sweep_s": 0.05})
     gone = Sweeper(storage, JobStore(connect(down.redis_url, patient=False), TTL_S),
                    create_celery_app(down), down)
-    gone.start()
-    time.sleep(0.5)
-    assert gone._thread.is_alive()  # it logs and waits for the next pass
-    gone.stop()
+    with caplog.at_level(logging.WARNING, logger="worker.service.recovery"):
+        gone.start()
+        wait_for(lambda: len([r for r in caplog.records if "postponed" in r.message]) >= 3,
+                 10, "three postponed passes")
+        gone.stop()
+    assert not gone._thread.is_alive()

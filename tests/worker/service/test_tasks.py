@@ -334,7 +334,9 @@ def test_a_failing_job_says_why_and_can_be_resumed(service: Cluster) -> None:
             return http.get(f"/api/jobs/{job_id}").json()["status"] == "failed"
 
         wait_for(failed, 60, "the job to fail", poll_s=0.1)
-        assert "key.csv" in http.get(f"/api/jobs/{job_id}").json()["error"]
+        error = http.get(f"/api/jobs/{job_id}").json()["error"]
+        assert "key.csv: cannot read the file" in error
+        assert str(service.storage) not in error  # the file's name, never a server path
         key.write_bytes(saved)
         assert http.post(f"/api/jobs/{job_id}/resume").status_code == 202
         state = wait_done(service, http, job_id)

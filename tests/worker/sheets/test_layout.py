@@ -342,6 +342,7 @@ REFUSE_S = 0.5
     ("deep.json", '{"a": ' * 20_000 + "1" + "}" * 20_000),
     ("deep-list.json", "[" * 100_000 + "]" * 100_000),
     ("deep.yaml", "- " * 3_000 + "1\n"),
+    ("deep-keys.yaml", "- ? " * 3_000 + "a\n"),
     ("deep-block.yaml", "".join(f"{' ' * depth}k{depth}:\n" for depth in range(400))),
 ])
 def test_a_deeply_nested_file_is_refused_at_once(tmp_path, name, text):
