@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/scangrade bench pipeline --pages 300
 	$(BIN)/scangrade bench service
 	$(BIN)/scangrade bench recovery
+	$(BIN)/scangrade bench review
 
 ## Retrain the digit reader's three CNNs (writes model/weights/; about 100 min on 2 cores).
 train: setup

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from api import faults
 from api.deps import Services
 from api.guard import RequestGuard
-from api.routers import exams, health, jobs, ui
+from api.routers import docs, exams, health, jobs, review, ui
+from api.workers import WorkerWatch
 from scangrade import __version__
 from scangrade.settings import Settings, get_settings
 from worker.service.celery_app import create_celery_app
@@ -25,14 +26,17 @@ from worker.service.storage import Storage
 
 
 @asynccontextmanager
-async def _recovery(app: FastAPI) -> AsyncIterator[None]:
-    """The recovery sweep (worker.service.recovery) runs while the app serves."""
+async def _background(app: FastAPI) -> AsyncIterator[None]:
+    """While the app serves: the recovery sweep (worker.service.recovery) and the watch on
+    the workers (api.workers)."""
     services = app.state.services
     sweeper = Sweeper(services.storage, services.jobs, services.celery, services.settings)
     sweeper.start()
+    services.workers.start()
     try:
         yield
     finally:
+        services.workers.stop()
         sweeper.stop()
 
 
@@ -44,17 +48,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Grade scanned answer sheets: create an exam, upload scans, download "
         "reports. Every endpoint but /healthz and /readyz needs `Authorization: Bearer "
         "<token>`.",
-        lifespan=_recovery,
+        lifespan=_background,
+        docs_url=None,  # served from packaged assets instead (api.routers.docs)
+        redoc_url=None,
     )
+    celery = create_celery_app(settings)
     app.state.services = Services(
         settings=settings,
         storage=Storage(settings.storage_dir),
         jobs=JobStore(connect(settings.redis_url, patient=False), settings.job_ttl_s),
-        celery=create_celery_app(settings),
+        celery=celery,
+        workers=WorkerWatch(celery, settings.worker_watch_s, settings.worker_ping_timeout_s),
     )
-    for router in (health.router, exams.router, jobs.router, ui.router):
+    for router in (health.router, exams.router, review.router, jobs.router, ui.router,
+                   docs.router):
         app.include_router(router)
     ui.mount_static(app)
+    docs.mount_assets(app)
     faults.install(app, settings)
     app.add_middleware(RequestGuard, settings=settings)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,7 +9,9 @@ from celery import Celery
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.workers import WorkerWatch
 from scangrade.settings import Settings
+from scangrade.tokens import teacher_of
 from worker.service.job_state import JobStore
 from worker.service.storage import Storage
 
@@ -23,6 +24,7 @@ class Services:
     storage: Storage
     jobs: JobStore
     celery: Celery
+    workers: WorkerWatch
 
 
 def get_services(request: Request) -> Services:
@@ -41,42 +43,53 @@ def get_jobs(services: Annotated[Services, Depends(get_services)]) -> JobStore:
     return services.jobs
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token from SCANGRADE_API_TOKENS.")
+_bearer = HTTPBearer(auto_error=False, description="A teacher's token (`scangrade token`).")
 
 
-def token_problem(settings: Settings, scheme: str | None, token: str | None) -> str | None:
-    """Why a request's credentials are refused, or None when they carry a valid token."""
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the request: a teacher, who sees their own exams, or an admin (the exam
+    office), who sees every exam."""
+
+    teacher: str
+    admin: bool = False
+
+    def may_see(self, owner: str | None) -> bool:
+        return self.admin or owner == self.teacher
+
+
+def caller_or_problem(settings: Settings, scheme: str | None, token: str | None
+                      ) -> Caller | str:
+    """The caller a request's credentials name, or why they are refused."""
     if not settings.api_tokens:
         return "no API tokens are configured on this server (set SCANGRADE_API_TOKENS)"
     if token is None or scheme is None or scheme.lower() != "bearer":
         return "missing bearer token: send 'Authorization: Bearer <token>'"
-    offered = token.encode()
-    # Compare against every token in constant time, so timing reveals nothing.
-    matches = [secrets.compare_digest(offered, known.encode()) for known in settings.api_tokens]
-    return None if any(matches) else "invalid bearer token"
+    teacher = teacher_of(settings.api_tokens, token)
+    if teacher is None:
+        return "invalid bearer token"
+    return Caller(teacher, admin=teacher in settings.admin_teachers)
 
 
-def require_token(
+def get_caller(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """401 unless the request carries `Authorization: Bearer <one of settings.api_tokens>`."""
-    problem = token_problem(settings, credentials and credentials.scheme,
-                            credentials and credentials.credentials)
-    if problem:
-        _unauthorized(problem)
-
-
-def _unauthorized(detail: str) -> None:
-    raise HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail=detail,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+) -> Caller:
+    """401 unless the request carries `Authorization: Bearer <a configured token>`."""
+    found = caller_or_problem(settings, credentials and credentials.scheme,
+                              credentials and credentials.credentials)
+    if isinstance(found, str):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=found,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return found
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 ServicesDep = Annotated[Services, Depends(get_services)]
-Authorized = Depends(require_token)
+CallerDep = Annotated[Caller, Depends(get_caller)]
+Authorized = Depends(get_caller)

@@ -14,7 +14,7 @@ import re
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import token_problem
+from api.deps import caller_or_problem
 from scangrade.settings import Settings
 
 API_PREFIX = "/api/"
@@ -39,8 +39,8 @@ class RequestGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        problem = token_problem(self.settings, scheme or None, token.strip() or None)
-        if problem:
+        problem = caller_or_problem(self.settings, scheme or None, token.strip() or None)
+        if isinstance(problem, str):
             await JSONResponse({"detail": problem}, status_code=401,
                                headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return

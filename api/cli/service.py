@@ -1,4 +1,5 @@
-"""`scangrade serve`, `scangrade worker` and `scangrade bench service`."""
+"""`scangrade serve`, `scangrade worker`, `scangrade token`, `scangrade review` and the
+service benches."""
 
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
 def register(groups: CommandGroups) -> None:
     groups.root.command("serve")(serve)
     groups.root.command("worker")(worker)
+    groups.root.command("token")(token)
+    groups.root.command("review")(review)
     groups.bench.command("service")(bench_service)
     groups.bench.command("recovery")(bench_recovery)
+    groups.bench.command("review")(bench_review)
 
 
 def serve(
@@ -50,6 +54,66 @@ def serve(
         proxy_headers=True,
         http=protocol_with_header_timeout(settings.header_read_timeout_s),
     )
+
+
+def token(
+    teacher: Annotated[str, typer.Argument(help="The teacher's name, e.g. a.lovelace.")],
+) -> None:
+    """Make an API token for a teacher: the token (give it to them) and the line for
+    SCANGRADE_API_TOKENS (the server keeps only its hash)."""
+    from scangrade.tokens import TEACHER_NAME, entry_for, new_token
+
+    if not TEACHER_NAME.fullmatch(teacher):
+        typer.echo(f"error: {teacher!r}: a teacher's name is letters, digits and . _ @ -"
+                   " (up to 64)", err=True)
+        raise typer.Exit(2)
+    made = new_token()
+    typer.echo(f"token for {teacher} (give it to them; it is not stored anywhere):\n  {made}")
+    typer.echo(f"add to SCANGRADE_API_TOKENS (comma-separated):\n  {entry_for(teacher, made)}")
+    typer.echo("an exam office that sees every exam: add the name to SCANGRADE_ADMIN_TEACHERS")
+
+
+def review(
+    out_dir: Annotated[str, typer.Argument(help="A report folder `scangrade grade` wrote.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free one).")] = 0,
+    browser: Annotated[bool, typer.Option(help="Open the page in the browser.")] = True,
+) -> None:
+    """Review the flagged answers of OUT_DIR in the browser, on this computer only (no
+    server needed); each decision goes into OUT_DIR/corrections.csv and the reports are
+    regraded at once. Ctrl-C to stop."""
+    import secrets
+    import socket
+    import webbrowser
+    from pathlib import Path
+
+    import uvicorn
+
+    from api.local_review import check_folder, create_review_app
+    from scangrade.settings import get_settings
+    from worker.grading.review_queue import REVIEW_JSON
+
+    folder = Path(out_dir)
+    problem = check_folder(folder)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+    if not (folder / REVIEW_JSON).is_file():  # graded by an older scangrade
+        from worker.grading import regrade
+
+        typer.echo("preparing the review: regrading the folder once")
+        regrade(folder, settings=settings)
+    key = secrets.token_urlsafe(24)
+    with socket.socket() as probe:  # a free port now, so the address can be printed first
+        probe.bind(("127.0.0.1", port))
+        port = probe.getsockname()[1]
+    address = f"http://127.0.0.1:{port}/#review?key={key}"
+    typer.echo(f"review {folder} at {address}\n(only this computer can open it; Ctrl-C to"
+               " stop)")
+    if browser:
+        webbrowser.open(address)
+    uvicorn.run(create_review_app(folder, settings, key), host="127.0.0.1", port=port,
+                log_level="warning")
 
 
 def worker(
@@ -162,5 +226,14 @@ def bench_recovery() -> None:
     and recovery sweep. JSON."""
     from scangrade.settings import get_settings
     from worker.measure.bench_recovery import run_bench
+
+    run_bench(get_settings())
+
+
+def bench_review() -> None:
+    """What a teacher waits for on the review screen of a 40-student class (laptop and
+    service): the queue loading, a crop, a decision until the reports have it. JSON."""
+    from scangrade.settings import get_settings
+    from worker.measure.bench_review import run_bench
 
     run_bench(get_settings())

@@ -16,11 +16,13 @@ from fastapi.responses import FileResponse
 from kombu.exceptions import OperationalError
 from pydantic import BaseModel
 
-from api.deps import Authorized, JobsDep, Services, ServicesDep, StorageDep
+from api.deps import Authorized, CallerDep, Services, ServicesDep, StorageDep
 from api.faults import QueueUnavailable, body_pieces, check_free_space, disk_full_as_507
+from api.ownership import owned_exam, owned_job
 from scangrade.settings import Settings
 from worker.grading.report_files import REPORT_FILES, STUDENTS_CSV
 from worker.scan.pdf import HEADER_SEARCH_BYTES, PDF_MAGIC
+from worker.scan.previews import preview_path
 from worker.service import recovery
 from worker.service.job_state import JobStatus
 from worker.service.publish import load_exam, publish_graded
@@ -30,7 +32,6 @@ from worker.service.storage import (
     Storage,
     new_id,
     safe_filename,
-    valid_id,
     write_bytes_atomic,
 )
 
@@ -66,6 +67,7 @@ class JobView(BaseModel):
     problems: list[dict[str, Any]] = []
     summary: dict[str, Any] | None = None
     reports: dict[str, str] = {}  # file name -> download URL, once done
+    waiting_for_worker: bool = False  # queued or reading while no worker answers
 
 
 @router.post(
@@ -84,6 +86,7 @@ async def upload_scans(
     exam_id: str,
     request: Request,
     services: ServicesDep,
+    caller: CallerDep,
     filename: Annotated[str, Query(description="The PDF's file name, kept for reports.")] = (
         "scans.pdf"
     ),
@@ -91,7 +94,8 @@ async def upload_scans(
     """Stream the PDF to disk (size-limited), check it, then queue it for grading. Nothing
     is kept of an upload that is refused, or that the queue cannot take."""
     settings, storage = services.settings, services.storage
-    if not valid_id(exam_id) or storage.exam_files(exam_id) is None:
+    owned_exam(storage, caller, exam_id)
+    if storage.exam_files(exam_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no exam {exam_id}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
@@ -197,9 +201,25 @@ def _not_pdf(head: bytes) -> HTTPException:
 
 
 @router.get("/jobs/{job_id}", response_model=JobView)
-def job_status(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobView:
-    manifest = _manifest(job_id, storage)
-    state = jobs.get(job_id)
+def job_status(job_id: str, services: ServicesDep, caller: CallerDep) -> JobView:
+    return job_view(services, owned_job(services.storage, caller, job_id))
+
+
+def job_view(services: Services, manifest: JobManifest, redis_may_be_down: bool = False
+             ) -> JobView:
+    """A job as the page shows it: its state in Redis, or what its files tell when Redis
+    lost it; pages with problems get a thumbnail link. `redis_may_be_down`: a Redis that
+    does not answer gives a view from the files (status `unknown` until it is done) instead
+    of the 503 a single job's view answers."""
+    storage, job_id = services.storage, manifest.job_id
+    try:
+        state = services.jobs.get(job_id)
+    except redis.RedisError:
+        if not redis_may_be_down:
+            raise
+        state, unknown = None, True
+    else:
+        unknown = False
     reports = {
         name: f"/api/jobs/{job_id}/reports/{name}"
         for name in REPORT_FILES
@@ -207,11 +227,11 @@ def job_status(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobView:
     }
     if state is None:
         # Redis lost this job (restarted without persistence, or state expired): the files
-        # tell whether it finished; an unfinished one can be resumed.
+        # tell whether it finished; the recovery sweep queues an unfinished one again.
         return JobView(
             job_id=job_id,
             exam_id=manifest.exam_id,
-            status=str(JobStatus.DONE) if reports else "lost",
+            status=str(JobStatus.DONE) if reports else "unknown" if unknown else "lost",
             filename=manifest.filename,
             pages_total=manifest.n_pages,
             pages_done=manifest.n_pages if reports else 0,
@@ -220,13 +240,29 @@ def job_status(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobView:
         )
     view = state.to_json()
     view["reports"] = reports if state.status == JobStatus.DONE else {}
+    view["problems"] = [{**problem, "thumbnail": f"/api/jobs/{job_id}/pages/{problem['page']}"}
+                        for problem in state.problems]
+    view["waiting_for_worker"] = state.status in (JobStatus.QUEUED, JobStatus.READING) and \
+        services.workers.none_alive
     return JobView(**view)
 
 
+@router.get("/jobs/{job_id}/pages/{page}", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def page_image(job_id: str, page: int, services: ServicesDep, caller: CallerDep
+               ) -> FileResponse:
+    """The small image of a scanned page the workers kept (for thumbnails of problems)."""
+    owned_job(services.storage, caller, job_id)
+    path = preview_path(services.storage.previews_dir(job_id), page)
+    if page < 1 or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no image of page {page}")
+    return FileResponse(path, media_type="image/jpeg")
+
+
 @router.post("/jobs/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED)
-def resume_job(job_id: str, services: ServicesDep) -> dict[str, str]:
+def resume_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, str]:
     """Queue a job again whose state Redis lost or that failed; finished chunks are kept."""
-    manifest = _manifest(job_id, services.storage)
+    manifest = owned_job(services.storage, caller, job_id)
     state = services.jobs.get(job_id)
     if state is not None and state.status not in (JobStatus.FAILED,):
         raise HTTPException(
@@ -238,8 +274,9 @@ def resume_job(job_id: str, services: ServicesDep) -> dict[str, str]:
 
 
 @router.get("/jobs/{job_id}/reports/{name}", response_class=FileResponse)
-def download_report(job_id: str, name: ReportName, storage: StorageDep) -> FileResponse:
-    _manifest(job_id, storage)
+def download_report(job_id: str, name: ReportName, storage: StorageDep, caller: CallerDep
+                    ) -> FileResponse:
+    owned_job(storage, caller, job_id)
     path = storage.report_path(job_id, name)
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{name} is not written yet")
@@ -264,6 +301,7 @@ async def apply_overrides(
     job_id: str,
     request: Request,
     services: ServicesDep,
+    caller: CallerDep,
     filename: Annotated[str, Query(
         description="The corrections file's name, recorded with each correction.")]
     = "corrections-upload.csv",
@@ -271,7 +309,7 @@ async def apply_overrides(
     """Add corrections to the job's journal and rewrite its reports (the CLI's
     `scangrade regrade --overrides`)."""
     storage, settings = services.storage, services.settings
-    manifest = _manifest(job_id, storage)
+    manifest = owned_job(storage, caller, job_id)
     body = await request.body()
     if len(body) > settings.max_exam_file_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the overrides file is too large")
@@ -298,14 +336,7 @@ def _apply_overrides(services: Services, manifest: JobManifest, body: bytes, fil
         summary = _regrade(storage, manifest, body, settings, filename)
     if state is not None:
         jobs.mark_done(job_id, summary)
-    return job_status(job_id, jobs, storage)
-
-
-def _manifest(job_id: str, storage: Storage) -> JobManifest:
-    manifest = storage.manifest(job_id) if valid_id(job_id) else None
-    if manifest is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
-    return manifest
+    return job_view(services, manifest)
 
 
 def _csv_name(name: str) -> str:
@@ -340,4 +371,5 @@ def _regrade(
             message = str(exc).replace(f"{folder.parent}/", "")  # no server paths in the answer
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message) from exc
 
-    return publish_graded(storage, manifest.job_id, write, from_current=True)
+    return publish_graded(storage, storage.reports_dir(manifest.job_id), write,
+                          from_current=True)

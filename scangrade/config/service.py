@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from scangrade.config.paths import CACHE_HOME
+from scangrade.tokens import TokenEntry, parse_entry
 
 MIB = 1024 * 1024
 
@@ -21,10 +22,16 @@ class ServiceSettings(BaseSettings):
     )
 
     # --- HTTP API -------------------------------------------------------------------------
-    api_tokens: Annotated[tuple[str, ...], NoDecode] = Field(
+    api_tokens: Annotated[tuple[TokenEntry, ...], NoDecode] = Field(
         default=(),
-        description="Bearer tokens the API accepts, comma-separated. Empty refuses every "
-        "request except health checks (fail closed).",
+        description="Who may use the API: comma-separated teacher:<sha256 of the token> "
+        "entries (`scangrade token TEACHER` makes a token and its entry). A teacher sees only "
+        "their own exams. Empty refuses every request except health checks (fail closed).",
+    )
+    admin_teachers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Teachers (names from api_tokens, comma-separated) who see every exam: "
+        "the exam office.",
     )
     api_host: str = Field(default="127.0.0.1", description="`scangrade serve` bind address.")
     api_port: int = Field(default=8000, description="`scangrade serve` port.")
@@ -39,6 +46,11 @@ class ServiceSettings(BaseSettings):
     )
     worker_ping_timeout_s: float = Field(
         default=1.0, description="How long /readyz waits for a worker to answer a ping."
+    )
+    worker_watch_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the API pings the workers, so job views can say 'waiting for "
+        "a worker' when none answers.",
     )
     retry_after_s: int = Field(
         default=30, ge=1,
@@ -175,7 +187,17 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("api_tokens", mode="before")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
+    def _parse_tokens(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(token.strip() for token in value.split(",") if token.strip())
+            value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(item if isinstance(item, TokenEntry) else parse_entry(str(item), n)
+                         for n, item in enumerate(value, 1))
+        return value
+
+    @field_validator("admin_teachers", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
         return value

@@ -165,6 +165,11 @@ def test_an_upload_that_stalls_is_408_and_keeps_nothing(cluster: Cluster) -> Non
         sock.sendall(head.encode() + b"%PDF-1.4 the first bytes of a scan")
         start = time.monotonic()
         answer = sock.recv(4096)  # then nothing more is sent
+        while answer.count(b"\r\n\r\n") and not answer.endswith(b"}"):  # the body may follow
+            more = sock.recv(4096)
+            if not more:
+                break
+            answer += more
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"nothing arrived" in answer
     assert timeout_s - 1 < elapsed(start) < timeout_s + CUT_OFF_MARGIN_S

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers.service import TEST_SETTINGS, Cluster, stored_files
+from tests.helpers.service import ADMIN_TOKEN, OTHER_TOKEN, TEST_SETTINGS, Cluster, stored_files
 
 LAYOUT = """\
 exam_id: api-test
@@ -100,9 +100,27 @@ def test_oversized_exam_form_is_refused_before_the_body_is_read(cluster: Cluster
     assert status == 413
 
 
-def test_every_configured_token_is_accepted(cluster: Cluster, exam_id: str) -> None:
-    with cluster.client(token="second-token") as http:
-        assert http.get(f"/api/exams/{exam_id}").status_code == 200
+def test_teachers_see_only_their_own_exams_and_the_office_sees_all(
+        cluster: Cluster, client, exam_id: str) -> None:
+    job_id = client.post(f"/api/exams/{exam_id}/jobs", content=one_page_pdf(),
+                         headers={"Content-Type": "application/pdf"}).json()["job_id"]
+    mine = [exam["exam_id"] for exam in client.get("/api/exams").json()]
+    assert exam_id in mine
+    with cluster.client(token=OTHER_TOKEN) as other:
+        assert exam_id not in [exam["exam_id"] for exam in other.get("/api/exams").json()]
+        for path in (f"/api/exams/{exam_id}", f"/api/exams/{exam_id}/sheets.pdf",
+                     f"/api/exams/{exam_id}/review", f"/api/exams/{exam_id}/reports/students.csv",
+                     f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/reports/students.csv",
+                     f"/api/jobs/{job_id}/pages/1"):
+            response = other.get(path)
+            assert response.status_code == 404, path  # as if it did not exist
+            assert exam_id not in response.text or "no exam" in response.text
+        upload = other.post(f"/api/exams/{exam_id}/jobs", content=one_page_pdf(),
+                            headers={"Content-Type": "application/pdf"})
+        assert upload.status_code == 404
+    with cluster.client(token=ADMIN_TOKEN) as office:
+        assert office.get(f"/api/exams/{exam_id}").status_code == 200
+        assert exam_id in [exam["exam_id"] for exam in office.get("/api/exams").json()]
 
 
 def test_ids_are_unguessable_and_unknown_ids_404(client, exam_id: str) -> None:

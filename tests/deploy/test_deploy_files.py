@@ -51,7 +51,7 @@ def test_env_example_parses_into_settings(monkeypatch) -> None:
             name, value = line.split("=", 1)
             monkeypatch.setenv(name, value)
     settings = Settings()
-    assert settings.api_tokens == ("change-me-1", "change-me-2")
+    assert settings.api_tokens == ()  # fail closed until real entries are made
     assert settings.broker_visibility_timeout_s > settings.task_time_limit_s
 
 

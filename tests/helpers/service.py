@@ -28,7 +28,10 @@ from worker.measure.local_cluster import (
     wait_for,
 )
 
-TOKEN = "test-token-5b1f0c"
+TOKEN = "test-token-5b1f0c"  # teacher ada's
+OTHER_TOKEN = "test-token-other-77a3"  # teacher grace's: sees none of ada's exams
+ADMIN_TOKEN = "test-token-office-90c2"  # the exam office: sees every exam
+TEACHERS = {"ada": TOKEN, "grace": OTHER_TOKEN, "office": ADMIN_TOKEN}
 # Small limits so a test can exceed them cheaply, short redelivery so kill -9 recovery is
 # quick (a 2-page chunk takes well under a second on a warm worker, so its time limits stay
 # below the visibility timeout as the settings demand); chunks of 2 pages so a sample PDF
@@ -103,7 +106,8 @@ def get_cluster() -> Cluster:
         root = Path(tempfile.mkdtemp(prefix="scangrade-service-"))
         # Persistent (appendonly, fsync always) so the Redis-restart test restarts with data.
         redis = RedisServer(root / "redis", persistent=True).start()
-        env = service_env(redis.url, root / "storage", [TOKEN, "second-token"], **TEST_SETTINGS)
+        env = service_env(redis.url, root / "storage", TEACHERS, admins=["office"],
+                          **TEST_SETTINGS)
         api, base_url = start_api(env, root / "logs")
         _cluster = Cluster(root=root, redis=redis, env=env, api=api, base_url=base_url)
         atexit.register(_cluster.stop)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from scangrade.settings import Settings
+from scangrade.tokens import entry_for, teacher_of
 
 
 def test_default_settings_are_consistent() -> None:
@@ -15,9 +16,24 @@ def test_default_settings_are_consistent() -> None:
     assert settings.broker_visibility_timeout_s > settings.task_time_limit_s
 
 
-def test_tokens_setting_is_comma_separated(monkeypatch) -> None:
-    monkeypatch.setenv("SCANGRADE_API_TOKENS", " a1, b2 ,,c3")
-    assert Settings(_env_file=None).api_tokens == ("a1", "b2", "c3")
+def test_tokens_are_teachers_with_hashes_never_the_tokens(monkeypatch) -> None:
+    monkeypatch.setenv("SCANGRADE_API_TOKENS",
+                       f" {entry_for('ada', 't1')}, {entry_for('office', 't2')} ,,")
+    monkeypatch.setenv("SCANGRADE_ADMIN_TEACHERS", "office")
+    settings = Settings(_env_file=None)
+    assert [entry.teacher for entry in settings.api_tokens] == ["ada", "office"]
+    assert "t1" not in repr(settings.api_tokens)
+    assert teacher_of(settings.api_tokens, "t1") == "ada"
+    assert teacher_of(settings.api_tokens, "t3") is None
+    assert settings.admin_teachers == ("office",)
+
+
+@pytest.mark.parametrize("entry", ["plain-token", "ada:not-a-hash", ":" + "0" * 64,
+                                   "a b:" + "0" * 64])
+def test_a_token_in_the_clear_is_refused_with_the_fix(monkeypatch, entry) -> None:
+    monkeypatch.setenv("SCANGRADE_API_TOKENS", entry)
+    with pytest.raises(ValidationError, match="scangrade token <teacher>"):
+        Settings(_env_file=None)
 
 
 @pytest.mark.parametrize("limits", [

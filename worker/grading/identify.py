@@ -29,6 +29,7 @@ from worker.grading.wording import percent, runner_up
 from worker.scan.results import BoxRead
 
 UNREAD_DIGIT = "?"
+CANDIDATES_SHOWN = 3  # roster students offered for a sheet whose ID needs a look
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Identity:
     reasons: list[str] = field(default_factory=list)  # why the ID needs review
     on_roster: bool = False
     corrected: bool = False  # set by a teacher's override
+    # the roster students this sheet may be, most probable first: (ID, name, probability)
+    candidates: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 def _read_id(boxes: list[BoxRead], id_digits: int) -> str:
@@ -249,4 +252,9 @@ def _identities(
                 f" {', '.join(map(str, roster.duplicates[student.student_id]))}"
             )
         result[copy] = identity
+    for row, copy in enumerate(sheets):
+        shares = np.exp(scores[row] - logsumexp(scores[row]))
+        result[copy].candidates = [
+            (candidates[int(c)].student_id, candidates[int(c)].name, float(shares[c]))
+            for c in np.argsort(scores[row])[::-1][:CANDIDATES_SHOWN]]
     return result

@@ -38,6 +38,7 @@ from worker.grading.marked_pages import PageImages
 from worker.grading.report_files import GRADED_ZIP, REVIEW_PDF, SUMMARY_FILE
 from worker.grading.reports import write_reports
 from worker.grading.review_pdf import write_review_pdf
+from worker.grading.review_queue import write_review_json
 from worker.grading.students import group_pages
 from worker.grading.summary import GradingSummary, summarize
 from worker.scan.pdf import PdfInfo
@@ -82,6 +83,7 @@ def grade_and_report(
         book, settings.discrimination_group_share, settings.discrimination_min_students
     )
     files = write_reports(book, stats, pages, out_dir)
+    write_review_json(book, out_dir)  # the review screen's queue
     summary = summarize(book, pages, out_dir, problems, overrides)
     review_path = out_dir / REVIEW_PDF
     try:

@@ -50,7 +50,7 @@ def run_bench(settings: Settings) -> dict[str, Any]:
         pdf = _repeated(SAMPLES / "scans.pdf", REPEAT, root / "class.pdf").read_bytes()
         redis = RedisServer(root / "redis", persistent=True).start()
         env = service_env(
-            redis.url, root / "storage", [TOKEN], task_chunk_pages=CHUNK_PAGES,
+            redis.url, root / "storage", {"bench": TOKEN}, task_chunk_pages=CHUNK_PAGES,
             broker_visibility_timeout_s=settings.broker_visibility_timeout_s,
             task_soft_time_limit_s=settings.task_soft_time_limit_s,
             task_time_limit_s=settings.task_time_limit_s,

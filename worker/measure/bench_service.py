@@ -136,7 +136,8 @@ def _service_run(
     laptop: InProcess,
 ) -> dict[str, Any]:
     redis_db = f"{redis.url.rsplit('/', 1)[0]}/{processes}"  # a fresh database per run
-    env = service_env(redis_db, root / "storage", [TOKEN], task_chunk_pages=chunk_pages)
+    env = service_env(redis_db, root / "storage", {"bench": TOKEN},
+                      task_chunk_pages=chunk_pages)
     if processes >= (os.cpu_count() or 1):
         env["XLA_FLAGS"] = SINGLE_THREAD_XLA  # as `scangrade worker` sets it
         env["SCANGRADE_PREPROCESS_THREADS"] = "1"

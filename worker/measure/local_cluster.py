@@ -14,10 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from scangrade.config.paths import REPO_ROOT
+from scangrade.tokens import entry_for
 
 START_TIMEOUT_S = 120.0  # a worker loads JAX and compiles the reader before it is ready
 
@@ -178,13 +179,17 @@ def start_api(
 
 
 def service_env(
-    redis_url: str, storage_dir: Path, tokens: list[str], **settings: object
+    redis_url: str, storage_dir: Path, teachers: Mapping[str, str],
+    admins: Sequence[str] = (), **settings: object
 ) -> dict[str, str]:
-    """Environment for the service's processes: SCANGRADE_<FIELD> for each setting."""
+    """Environment for the service's processes: SCANGRADE_<FIELD> for each setting; the API
+    lets in each teacher's token (`teachers`: name -> token), `admins` see every exam."""
     env = {
         "SCANGRADE_REDIS_URL": redis_url,
         "SCANGRADE_STORAGE_DIR": str(storage_dir),
-        "SCANGRADE_API_TOKENS": ",".join(tokens),
+        "SCANGRADE_API_TOKENS": ",".join(entry_for(name, token)
+                                         for name, token in teachers.items()),
+        "SCANGRADE_ADMIN_TEACHERS": ",".join(admins),
         "PYTHONUNBUFFERED": "1",
     }
     env.update({f"SCANGRADE_{key.upper()}": str(value) for key, value in settings.items()})

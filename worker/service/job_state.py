@@ -296,8 +296,14 @@ class JobStore:
         while another writer holds them. Use the hold as a context manager: while it is
         entered it is renewed every ttl_s / 3, and it is freed on exit. A writer that dies
         (its host gone) stops renewing, so the job is free again after `ttl_s`."""
+        return self._hold(self._key(job_id, "reports-lock"), ttl_s)
+
+    def hold_exam_reports(self, exam_id: str, ttl_s: float) -> ReportsHold | None:
+        """The same for an exam's gradebook (its uploads graded together, its review)."""
+        return self._hold(f"{KEY_PREFIX}:exam:{exam_id}:reports-lock", ttl_s)
+
+    def _hold(self, key: str, ttl_s: float) -> ReportsHold | None:
         token = secrets.token_hex(16)
-        key = self._key(job_id, "reports-lock")
         if not self.client.set(key, token, nx=True, px=int(ttl_s * 1000)):
             return None
         return ReportsHold(self, key, token, ttl_s)

@@ -6,7 +6,8 @@
     jobs/<job>/plan.json                       pages per chunk, fixed by the first plan
     jobs/<job>/pages/<first>-<last>.jsonl     one file per page chunk, written atomically
     jobs/<job>/previews/<page>.jpg             page images kept by the chunk tasks
-    jobs/<job>/reports/                        what grade_and_report writes
+    jobs/<job>/reports/                        what grade_and_report writes, for this upload
+    exams/<exam>/reports/                      the exam's gradebook: all its uploads as one
     tmp/                                       staging; same filesystem, so rename is atomic
 
 Every file a reader may see is written to a temporary name and renamed into place, so a
@@ -235,9 +236,9 @@ class Storage:
         pages = [page for chunk in chunks for page in self.read_chunk(job_id, chunk)]
         return sorted(pages, key=lambda page: page.source_page)
 
-    def publish_reports(self, staging: Path, job_id: str) -> None:
-        """Replace the job's reports folder with `staging` (a re-run replaces, never mixes)."""
-        target = self.reports_dir(job_id)
+    def publish_reports(self, staging: Path, target: Path) -> None:
+        """Replace a reports folder (a job's, an exam's) with `staging`: a re-run replaces,
+        never mixes."""
         if target.exists():
             old = self.staging_dir()
             os.replace(target, old / "reports")
@@ -247,10 +248,29 @@ class Storage:
             os.replace(staging, target)
 
     def report_path(self, job_id: str, name: str) -> Path | None:
-        if name not in REPORT_FILES:
-            return None
-        path = self.reports_dir(job_id) / name
-        return path if path.is_file() else None
+        return _report_in(self.reports_dir(job_id), name)
+
+    # --- an exam's gradebook: every upload of the exam graded as one class ----------------
+    def exam_reports_dir(self, exam_id: str) -> Path:
+        return self.exam_dir(exam_id) / "reports"
+
+    def exam_report_path(self, exam_id: str, name: str) -> Path | None:
+        return _report_in(self.exam_reports_dir(exam_id), name)
+
+    def exam_ids(self) -> list[str]:
+        folder = self.root / "exams"
+        if not folder.is_dir():
+            return []
+        return sorted(entry.name for entry in folder.iterdir()
+                      if valid_id(entry.name) and (entry / "exam.json").is_file())
+
+
+def _report_in(folder: Path, name: str) -> Path | None:
+    """A report a teacher may download from a reports folder, once it is written."""
+    if name not in REPORT_FILES:
+        return None
+    path = folder / name
+    return path if path.is_file() else None
 
 
 def safe_filename(name: str, default: str = "scans.pdf") -> str:

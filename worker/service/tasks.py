@@ -1,8 +1,11 @@
-"""Celery tasks: one uploaded PDF = one job = page-chunk tasks + one report step (a chord).
+"""Celery tasks: one uploaded PDF = one job = page-chunk tasks + one report step (a chord);
+then the exam's gradebook takes the upload in.
 
     start_job(job)                 plans the page chunks and sends the chord, once
       read_chunk(job, first, last) reads pages first..last, writes pages/<first>-<last>.jsonl
       finish_job(job, chunks)      loads every chunk file, calls grade_and_report (as the CLI)
+    grade_exam(exam)               every graded upload of the exam as one class (sent by
+                                   finish_job, never awaited)
 
 Messages carry the job id and page ranges only; the PDF and results live in shared storage.
 Every task is idempotent: a chunk whose file exists is not read again, writing is atomic
@@ -28,10 +31,11 @@ from kombu.exceptions import OperationalError
 from scangrade.settings import Settings, get_settings
 from worker.grading import grade_and_report
 from worker.grading.report_files import STUDENTS_CSV
+from worker.grading.wording import no_sheet_reason
 from worker.scan.results import PageResult
 from worker.service.celery_app import app
 from worker.service.job_state import JobStatus, JobStore, connect
-from worker.service.publish import job_scans, load_exam, publish_graded
+from worker.service.publish import grade_gradebook, job_scans, load_exam, publish_graded
 from worker.service.storage import ChunkRange, JobManifest, Storage, plan_chunks
 
 log = logging.getLogger(__name__)
@@ -264,10 +268,30 @@ def finish_job(self: Task, _chunk_results: Any, job_id: str, ranges: list[list[i
         exam = load_exam(storage, manifest.exam_id)
         summary = publish_graded(
             storage,
-            job_id,
+            storage.reports_dir(job_id),
             lambda folder: grade_and_report(
                 pages, exam, folder, settings=settings, scans=job_scans(storage, manifest),
                 previews=storage.previews_dir(job_id),
             ),
         )
+        if summary.get("students") == 0:  # nothing of this exam in it: say so, not "done"
+            store.mark_failed(job_id, no_sheet_reason(
+                [(str(page.status), page.exam_id) for page in pages], f"\"{exam.layout.name}\""))
+            return
         store.mark_done(job_id, summary)
+    # The exam's gradebook takes this upload in; sent, not awaited (it queues behind others)
+    grade_exam.apply_async(kwargs={"exam_id": manifest.exam_id})
+
+
+@app.task(name="scangrade.grade_exam", ignore_result=True,
+          soft_time_limit=_settings().report_soft_time_limit_s,
+          time_limit=_settings().report_time_limit_s, **_TASK_OPTIONS)
+def grade_exam(self: Task, exam_id: str) -> None:
+    """Regrade the exam's gradebook from every graded upload of it (worker.service.publish).
+    Idempotent; one writer at a time: a second waits, then grades what is there by then."""
+    store, storage, settings = _store(), _storage(), _settings()
+    hold = store.hold_exam_reports(exam_id, settings.reports_lock_ttl_s)
+    if hold is None:  # another upload's run or a review is writing the gradebook
+        raise self.retry(countdown=settings.finish_poll_s, max_retries=_finish_retries(settings))
+    with hold, _input_problems_in_words():
+        grade_gradebook(storage, exam_id, settings)

@@ -27,7 +27,7 @@ def test_a_fresh_grading_keeps_the_journal_and_replaces_everything_else(tmp_path
         (folder / "students.csv").write_text("new")
         return summary(folder)
 
-    data = publish_graded(storage, JOB, write)
+    data = publish_graded(storage, storage.reports_dir(JOB), write)
     assert "out_dir" not in data  # no server path in what the job view shows
     assert (reports / "students.csv").read_text() == "new"
     assert (reports / JOURNAL_CSV).read_text() == "the teacher's corrections"
@@ -45,6 +45,6 @@ def test_a_failing_write_publishes_nothing(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        publish_graded(storage, JOB, write, from_current=True)
+        publish_graded(storage, storage.reports_dir(JOB), write, from_current=True)
     assert (reports / "students.csv").read_text() == "old"
     assert not list(storage.tmp_dir.iterdir())
