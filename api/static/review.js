@@ -8,7 +8,7 @@
 const CROP_ZOOM = 3;
 
 const Review = (() => {
-  const state = { base: "", examId: null, items: [], skipped: new Set(), pending: [], sending: false, current: null, crops: new Map() };
+  const state = { base: "", examId: null, items: [], skipped: new Set(), pending: [], refused: [], oneByOne: false, sending: false, current: null, crops: new Map() };
   const keyOf = (item) => `${item.copy}:${item.question}`;
 
   function decided() { return new Set(state.pending.map((d) => `${d.copy}:${d.question}`)); }
@@ -127,6 +127,7 @@ const Review = (() => {
   function decide(value) {
     const item = state.current;
     if (!item) return;
+    if (!state.sending) state.refused = [];
     state.pending.push({ copy: item.copy, question: item.question, value });
     state.skipped.delete(keyOf(item));
     render();
@@ -146,17 +147,23 @@ const Review = (() => {
   async function send() {
     if (state.sending || !state.pending.length) return;
     state.sending = true;
-    const batch = state.pending.slice();
+    // After a refused batch, one at a time: only the decision that does not fit is dropped.
+    const batch = state.pending.slice(0, state.oneByOne ? 1 : state.pending.length);
     say($("review-save"), `Saving ${batch.length} decision(s)…`);
     try {
       const queue = await json(state.base, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ decisions: batch }) });
       state.pending.splice(0, batch.length);
       state.items = queue.items;
-      say($("review-save"), state.pending.length ? `Saving ${state.pending.length} more…` : "All decisions saved; the reports are up to date.");
+      if (state.pending.length) say($("review-save"), `Saving ${state.pending.length} more…`);
+      else if (state.refused.length) say($("review-save"), "Not saved: " + state.refused.join("; ") + ". The other decisions are saved; the item is back in the list.", true);
+      else say($("review-save"), "All decisions saved; the reports are up to date.");
     } catch (error) {
-      if (error.status === 422) {  // one of them does not fit: drop the batch, say which
-        state.pending.splice(0, batch.length);
-        say($("review-save"), "Not saved: " + error.message + ". The item is back in the list.", true);
+      if (error.status === 422 && batch.length > 1) {  // nothing of it was kept: find which
+        state.oneByOne = true;
+      } else if (error.status === 422) {  // this one does not fit: drop it, say why
+        state.pending.splice(0, 1);
+        state.refused.push(error.message);
+        say($("review-save"), "Not saved: " + state.refused.join("; ") + ". The item is back in the list.", true);
       } else {
         say($("review-save"), "Not saved yet (" + explain(error) + "); trying again…", true);
         setTimeout(() => { state.sending = false; send(); }, 3000);
@@ -164,6 +171,7 @@ const Review = (() => {
       }
     }
     state.sending = false;
+    if (!state.pending.length) state.oneByOne = false;
     render();
     send();
   }
@@ -184,5 +192,5 @@ const Review = (() => {
     if (actions[key]) { event.preventDefault(); actions[key](); }
   });
 
-  return { open, state };
+  return { open, send, state };
 })();

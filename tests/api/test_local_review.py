@@ -109,3 +109,29 @@ def test_the_review_screen_on_a_laptop(review_server, browser) -> None:
     assert len(journal) == decided + 1
     assert outside == []
     page.close()
+
+
+def test_a_refused_decision_loses_none_sent_with_it(review_server, browser) -> None:
+    """The server keeps nothing of a batch with one bad decision; the page then sends them one
+    at a time, so only the bad one is refused (and named) and the good ones are saved."""
+    from playwright.sync_api import expect
+
+    _, _, address, folder = review_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(address)
+    expect(page.locator("#review-card form")).to_be_visible()
+    page.evaluate("""() => {
+      const [first, second] = Review.state.items.filter((item) => item.kind === "answer");
+      Review.state.pending.push(
+        { copy: first.copy, question: first.question, value: "ok" },
+        { copy: first.copy, question: "q1", value: "12345678901" },
+        { copy: second.copy, question: second.question, value: "ok" });
+      Review.send();
+    }""")
+    expect(page.locator("#review-save")).to_contain_text("Not saved: decision 1:",
+                                                         timeout=30_000)
+    expect(page.locator("#review-save")).to_contain_text("The other decisions are saved",
+                                                         timeout=30_000)
+    journal = (folder / JOURNAL_CSV).read_text(encoding="utf-8-sig").splitlines()
+    assert len(journal) == 1 + 2  # header, the two good decisions
+    page.close()
