@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -55,7 +57,9 @@ def _finish(summary, as_json: bool, fail_on_review: bool, started: float) -> Non
 
 
 def grade(
-    scans: Annotated[list[Path], typer.Argument(help="Scanned PDF(s), pages in any order.")],
+    scans: Annotated[list[Path], typer.Argument(
+        help="Scanned PDFs, photos (JPEG, PNG, WebP, HEIC, TIFF), folders or zip archives of"
+             " them; pages in any order.")],
     layout: Annotated[Path, typer.Option(help="Sheet layout (YAML/JSON).")],
     key: Annotated[Path, typer.Option(help="Answer key CSV: question,answer[,points].")],
     out: Annotated[Path, typer.Option(help="Folder for the reports (created).")],
@@ -87,7 +91,7 @@ def grade(
         raise _fail(str(exc)) from None
     for problem in exam.problems:
         typer.echo(f"warning: {problem}", err=True)
-    missing = [str(s) for s in scans if not s.is_file()]
+    missing = [str(s) for s in scans if not s.exists()]
     if missing:
         raise _fail(f"no such scan file: {', '.join(missing)}")
 
@@ -95,9 +99,14 @@ def grade(
     from scangrade.settings import get_settings
     from worker.grading.inputs import fresh_previews, previews_dir
     from worker.scan.scans import ScanReading, inspect_scans
+    from worker.scan.sources import expand_inputs
 
     settings = get_settings()
-    scan_set = inspect_scans(scans, settings)  # each PDF opened once for the whole run
+    # zip archives are unpacked for the run; the reports keep their own copies of the scans
+    unpacked = tempfile.TemporaryDirectory(prefix="scangrade-unpacked-")
+    files, unpack_problems = expand_inputs(scans, Path(unpacked.name))
+    scan_set = inspect_scans(files, settings)  # each file opened once for the whole run
+    scan_set = replace(scan_set, problems=(*unpack_problems, *scan_set.problems))
     # Scans without a page still get (empty) reports and a clear error, without the model.
     try:
         reader = DigitReader.load(settings) if scan_set.n_pages else None
@@ -117,10 +126,13 @@ def grade(
         aside = out / f"corrections-set-aside-{datetime.now():%Y%m%d-%H%M%S}.csv"
         set_aside.rename(aside)
         typer.echo(f"the earlier corrections are set aside in {aside}", err=True)
-    summary = grade_and_report(
-        pages, exam, out, settings=settings, scans=scan_set.files, problems=reading.problems,
-        previews=previews_dir(out),
-    )
+    try:
+        summary = grade_and_report(
+            pages, exam, out, settings=settings, scans=scan_set.files,
+            problems=reading.problems, previews=previews_dir(out),
+        )
+    finally:
+        unpacked.cleanup()
     _finish(summary, as_json, fail_on_review, started)
 
 

@@ -13,7 +13,8 @@ from api.cli import CommandGroups
 
 
 def read(
-    scans: Annotated[Path, typer.Argument(help="Scanned PDF.")],
+    scans: Annotated[Path, typer.Argument(help="Scanned PDF or photo (JPEG, PNG, WebP, HEIC,"
+                                                 " TIFF).")],
     layout: Annotated[list[Path], typer.Option(
         "--layout", help="Layout file of an exam the scans may hold (repeat for several).")],
     dpi: Annotated[int | None, typer.Option(help="Rasterization DPI (default: the setting).")]
@@ -23,11 +24,13 @@ def read(
     probs: Annotated[bool, typer.Option(help="Include each box's 11 class probabilities.")]
     = True,
 ) -> None:
-    """Read a scanned PDF; print one JSON line per page (worker.scan.results.PageResult)."""
+    """Read a scanned PDF or a photo; print one JSON line per page
+    (worker.scan.results.PageResult)."""
     from model.inference.reader import DigitReader
     from scangrade.settings import get_settings
-    from worker.scan.pdf import PdfError, inspect_pdf
+    from worker.scan.errors import ScanFileError
     from worker.scan.scans import ScanReading, ScanSet
+    from worker.scan.sources import inspect_scan
     from worker.sheets.layout import Layout, LayoutError
 
     settings = get_settings()
@@ -46,10 +49,10 @@ def read(
             raise typer.Exit(2)
         layouts[loaded.exam_id] = loaded
     try:
-        info = inspect_pdf(scans, settings)  # a bad file fails before the reader is loaded
+        info = inspect_scan(scans, settings)  # a bad file fails before the reader is loaded
         reading = ScanReading(ScanSet.of([info]), layouts, DigitReader.load(settings), settings,
                               first_page, last_page)
-    except (PdfError, ValueError) as exc:
+    except (ScanFileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     for result in reading:
@@ -63,25 +66,34 @@ def read(
         raise typer.Exit(2)
 
 
+DEFAULT_EVAL_SEED = 20261130
+
+
 def eval_pipeline(
     pages: Annotated[int, typer.Option(min=10, help="Pages in the synthetic batch.")] = 300,
     seed: Annotated[int, typer.Option(help="Synthesis seed (a fresh batch per seed).")]
-    = 20261130,
+    = DEFAULT_EVAL_SEED,
     dpi: Annotated[int | None, typer.Option(help="Rasterization DPI (default: the setting).")]
     = None,
     keep: Annotated[Path | None, typer.Option(
         help="Keep the synthetic PDF and truth in this folder, and reuse them when the same "
         "pages and seed are asked for again.")] = None,
+    photos: Annotated[bool, typer.Option(
+        help="Photograph the batch with a simulated phone too (shadows, tilt, glare, blur, a "
+        "covered or cut-off corner, too far) and compare with the same sheets scanned.")]
+    = False,
 ) -> None:
     """Alignment, identification and box reading accuracy on a fresh synthetic batch (JSON)."""
     from scangrade.settings import get_settings
-    from worker.measure.eval_pipeline import evaluate_pipeline
+    from worker.measure.eval_pipeline import evaluate_photos, evaluate_pipeline
 
     settings = get_settings()
     if dpi is not None:
         settings = settings.model_copy(update={"dpi": dpi})
-    report = evaluate_pipeline(settings, pages=pages, seed=seed, keep_dir=keep,
-                               log=lambda line: typer.echo(line, err=True))
+    evaluate = evaluate_photos if photos else evaluate_pipeline
+    options = {"seed": seed} if seed != DEFAULT_EVAL_SEED or not photos else {}
+    report = evaluate(settings, pages=pages, keep_dir=keep,
+                      log=lambda line: typer.echo(line, err=True), **options)
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -21,6 +21,7 @@ from api.faults import QueueUnavailable, body_pieces, check_free_space, disk_ful
 from api.ownership import owned_exam, owned_job
 from scangrade.settings import Settings
 from worker.grading.report_files import REPORT_FILES, STUDENTS_CSV
+from worker.scan.images import image_kind
 from worker.scan.pdf import HEADER_SEARCH_BYTES, PDF_MAGIC
 from worker.scan.previews import preview_path
 from worker.service import recovery
@@ -77,8 +78,11 @@ class JobView(BaseModel):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "The scanned PDF itself as the request body (not a form).",
-            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The scanned PDF or one photo (JPEG, PNG, WebP, HEIC, TIFF) itself"
+                           " as the request body (not a form).",
+            "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in (
+                "application/pdf", "image/jpeg", "image/png", "image/webp", "image/heic",
+                "image/tiff")},
         }
     },
 )
@@ -87,11 +91,11 @@ async def upload_scans(
     request: Request,
     services: ServicesDep,
     caller: CallerDep,
-    filename: Annotated[str, Query(description="The PDF's file name, kept for reports.")] = (
+    filename: Annotated[str, Query(description="The file's name, kept for reports.")] = (
         "scans.pdf"
     ),
 ) -> JobAccepted:
-    """Stream the PDF to disk (size-limited), check it, then queue it for grading. Nothing
+    """Stream the scan to disk (size-limited), check it, then queue it for grading. Nothing
     is kept of an upload that is refused, or that the queue cannot take."""
     settings, storage = services.settings, services.storage
     owned_exam(storage, caller, exam_id)
@@ -162,27 +166,38 @@ async def _receive(request: Request, path: Path, settings: Settings) -> int:
                 raise _too_large(settings)
             if len(head) < HEADER_SEARCH_BYTES:
                 head += piece[: HEADER_SEARCH_BYTES - len(head)]
-                if len(head) >= HEADER_SEARCH_BYTES and PDF_MAGIC not in head:
-                    raise _not_pdf(head)
+                if len(head) >= HEADER_SEARCH_BYTES and not _scan_head(head):
+                    raise _not_a_scan(head)
             await run_in_threadpool(fh.write, piece)
     if size == 0:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the upload is empty")
-    if PDF_MAGIC not in head:
-        raise _not_pdf(head)
+    if not _scan_head(head):
+        raise _not_a_scan(head)
     return size
 
 
+def _scan_head(head: bytes) -> bool:
+    """A PDF (its header within the first KiB) or a photo (its magic number first)."""
+    return PDF_MAGIC in head or image_kind(head) is not None
+
+
 def _inspect(path: Path, settings: Settings, work_dir: Path):
-    from worker.scan.pdf import NotAPdfError, PdfError, TooManyPagesError, inspect_pdf
+    from worker.scan.errors import NotAScanError, ScanFileError
+    from worker.scan.pdf import NotAPdfError, TooManyPagesError
+    from worker.scan.sources import inspect_scan
 
     try:
-        return inspect_pdf(path, settings, work_dir)
-    except NotAPdfError as exc:
+        return inspect_scan(path, settings, work_dir)
+    except (NotAPdfError, NotAScanError) as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
     except TooManyPagesError as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
-    except PdfError as exc:
+    except ScanFileError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except Exception as exc:  # anything else a broken image makes its library raise
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the file cannot be read"
+                            " as a PDF or a photo; save or export it again and upload"
+                            " that") from exc
 
 
 def _too_large(settings: Settings) -> HTTPException:
@@ -193,10 +208,11 @@ def _too_large(settings: Settings) -> HTTPException:
     )
 
 
-def _not_pdf(head: bytes) -> HTTPException:
+def _not_a_scan(head: bytes) -> HTTPException:
     return HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        f"not a PDF (it starts with {head[:16]!r}); scan to PDF and upload that",
+        f"neither a PDF nor a photo (it starts with {head[:16]!r}); upload a scanned PDF or"
+        " a JPEG, PNG, WebP, HEIC or TIFF photo",
     )
 
 

@@ -140,3 +140,62 @@ class ScanSettings(BaseSettings):
         description="Margin cut around each box border so that alignment error never cuts the "
         "digit; the reader removes the border remnants itself.",
     )
+
+    # --- photos and image files ----------------------------------------------------------
+    photo_max_side_px: int = Field(
+        default=3000,
+        description="Images are reduced to this longest side while decoded (a 48 MP JPEG by "
+        "libjpeg's DCT scaling, at a fraction of a full decode): a sheet filling 60-100% of "
+        "the frame is then 4.5-7.5 px/mm, about scan resolution (crop_px_per_mm), and a 48 MP "
+        "photo costs about what a 12 MP one does.",
+    )
+    photo_detect_side_px: int = Field(
+        default=1600,
+        description="A photo's markers are first searched in a copy this long (a sheet filling "
+        "60% of the frame still shows 29 px markers), then at full size when some are missing; "
+        "the photo's nominal DPI is set so that marker_detect_dpi gives this size.",
+    )
+    photo_min_marker_perimeter_rate: float = Field(
+        default=0.012,
+        description="aruco_min_perimeter_rate for photos: a sheet may fill a small part of the "
+        "frame (its markers then 1-2% of the image side each), and a sheet too small to read "
+        "must still be found to say so (`low-resolution`).",
+    )
+    max_image_pixels: int = Field(
+        default=200_000_000,
+        description="Largest image accepted, in pixels (a 108 MP phone camera's photos pass; "
+        "a crafted header claiming more is refused before decoding).",
+    )
+
+    # --- page quality: resolution, blur, uneven light ------------------------------------
+    min_px_per_mm: float = Field(
+        default=3.0,
+        description="Sheets seen at fewer pixels per mm are `low-resolution` (a 7 mm box "
+        "would be under 21 px, below the reader's 28 px input): a photo taken from too far.",
+    )
+    max_edge_blur_mm: float = Field(
+        default=0.7,
+        description="Sheets whose marker edges are spread over more than this are `blurry` "
+        "(motion or focus): the 10-90% width of a marker's black-to-white edges along the "
+        "sheet's more blurred axis; sharp scans and photos measure well under half of it "
+        "(`scangrade eval pipeline --photos`).",
+    )
+    edge_measure_px_per_mm: float = Field(
+        default=8.0, description="Resolution the marker edges are resampled at to measure blur."
+    )
+    paper_model_px_per_mm: float = Field(
+        default=1.0,
+        description="Resolution of the paper-brightness model used to even out light: shadows "
+        "and light gradients vary over centimetres, ink over tenths of a millimetre.",
+    )
+    paper_ink_removal_mm: float = Field(
+        default=6.0,
+        description="Ink narrower than this (digits, box lines, text) is lifted off the page "
+        "to see the paper under it; wider dark areas (markers) stay.",
+    )
+    paper_uneven_levels: float = Field(
+        default=20.0,
+        description="The paper is evened out (each pixel divided by the paper around it) when "
+        "its brightness over the boxes varies by more than this many grey levels (5-95%): a "
+        "shadow, a gradient, a phone's vignetting; an evenly lit page is left as it is.",
+    )

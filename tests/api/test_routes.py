@@ -170,7 +170,7 @@ def test_non_pdf_upload_is_refused_and_nothing_is_stored(
     for body in [b"PK\x03\x04 a zip file" * 100, b"hello", b"x" * 5000]:
         response = client.post(f"/api/exams/{exam_id}/jobs", content=body)
         assert response.status_code == 415, response.text
-        assert "not a PDF" in response.json()["detail"]
+        assert "neither a PDF nor a photo" in response.json()["detail"]
     # Right magic bytes, broken inside: pypdf cannot read it.
     response = client.post(f"/api/exams/{exam_id}/jobs", content=b"%PDF-1.7\ngarbage\n%%EOF\n")
     assert response.status_code == 422, response.text

@@ -15,9 +15,10 @@ from typing import Any
 from worker.grading.errors import GradingInputError
 from worker.grading.exam import Exam
 from worker.grading.key import load_key
-from worker.scan.pdf import PdfInfo, count_pages
+from worker.scan.pdf import count_pages
 from worker.scan.previews import PreviewFolder, preview_path
 from worker.scan.results import PageResult
+from worker.scan.sources import ScanFile, scan_file
 
 INPUTS_DIR = "inputs"
 PAGES_FILE = "pages.jsonl"
@@ -33,7 +34,7 @@ class SavedInputs:
 
     pages: list[PageResult]
     exam: Exam | None
-    scans: list[PdfInfo]  # the saved copies, with the page counts read when grading
+    scans: list[ScanFile]  # the saved copies, with the page counts read when grading
     problems: list[str]
 
 
@@ -90,7 +91,7 @@ def _save_previews(pages: list[PageResult], previews: Path, out_dir: Path) -> No
 
 
 def save_inputs(
-    pages: list[PageResult], exam: Exam, scans: Sequence[PdfInfo], out_dir: Path,
+    pages: list[PageResult], exam: Exam, scans: Sequence[ScanFile], out_dir: Path,
     problems: list[str], previews: Path | None = None,
 ) -> None:
     """Saves the run's inputs, with the page images in `previews`; a scan file that is gone
@@ -181,7 +182,7 @@ def load_saved(out_dir: str | Path, load_exam: bool = True) -> SavedInputs:
     return SavedInputs(pages, exam, scans, list(manifest.get("problems", [])))
 
 
-def _saved_scan(inputs: Path, entry: dict[str, Any] | str) -> PdfInfo:
-    if isinstance(entry, str):  # folders graded before page counts were saved
-        return PdfInfo(inputs / entry, count_pages(inputs / entry))
-    return PdfInfo(inputs / entry["file"], int(entry["pages"]))
+def _saved_scan(inputs: Path, entry: dict[str, Any] | str) -> ScanFile:
+    if isinstance(entry, str):  # folders graded before page counts were saved (PDFs only)
+        return scan_file(inputs / entry, count_pages(inputs / entry))
+    return scan_file(inputs / entry["file"], int(entry["pages"]))

@@ -21,9 +21,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from worker.scan.pdf import PdfInfo
 from worker.scan.previews import preview_path
 from worker.scan.results import PageResult
+from worker.scan.sources import ScanFile
 from worker.sheets.layout import PAPER_SIZES_MM
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
@@ -83,16 +83,16 @@ class PageImage:
 class PageImages:
     """The image of each scanned page: its preview, or the scan rasterized again."""
 
-    def __init__(self, previews: Path | None, scans: Sequence[PdfInfo], dpi: int,
+    def __init__(self, previews: Path | None, scans: Sequence[ScanFile], dpi: int,
                  jpeg_quality: int) -> None:
         self.previews = previews
         self.dpi = dpi
         self.jpeg_quality = jpeg_quality
         self.rasterized: dict[int, PageImage | None] = {}  # drawn twice, rasterized once
-        self.spans: list[tuple[Path, int, int]] = []  # (pdf, first global page, n pages)
+        self.spans: list[tuple[ScanFile, int]] = []  # (scan, its first page across the run)
         start = 1
         for scan in scans:  # page counts from the one inspection of each file
-            self.spans.append((scan.rendered, start, scan.n_pages))  # as read
+            self.spans.append((scan, start))
             start += scan.n_pages
 
     def get(self, page: PageResult) -> PageImage:
@@ -111,27 +111,42 @@ class PageImages:
         dpi = width / page.width_px * page.dpi if page.width_px and page.dpi else self.dpi
         return PageImage(jpeg, width, height, dpi)
 
-    def _locate(self, number: int) -> tuple[Path, int] | None:
-        for pdf, first, count in self.spans:
-            if first <= number < first + count:
-                return pdf, number - first + 1
+    def _locate(self, number: int) -> tuple[ScanFile, int] | None:
+        for scan, first in self.spans:
+            if first <= number < first + scan.n_pages:
+                return scan, number - first + 1
         return None
 
     def _rasterized(self, page: PageResult) -> PageImage | None:
-        """A folder without previews (graded by an older scangrade): poppler again."""
-        from pdf2image import convert_from_path
-
+        """A folder without previews (graded by an older scangrade): the scan again."""
         where = self._locate(page.source_page)
-        if where is None or not where[0].is_file():
+        if where is None or not where[0].rendered.is_file():
             return None
+        scan, number = where
         try:
-            (image,) = convert_from_path(where[0], dpi=self.dpi, first_page=where[1],
-                                         last_page=where[1], grayscale=True)
+            image, dpi = self._page_image(scan, number, page)
         except Exception:  # the page cannot be rendered: drawn on a blank canvas
             return None
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=self.jpeg_quality)
-        return PageImage(buffer.getvalue(), image.width, image.height, self.dpi)
+        return PageImage(buffer.getvalue(), image.width, image.height, dpi)
+
+    def _page_image(self, scan: ScanFile, number: int, page: PageResult
+                    ) -> tuple[Image.Image, float]:
+        from pdf2image import convert_from_path
+
+        from worker.scan.images import ImageInfo
+
+        if isinstance(scan, ImageInfo):  # a photo, at the size it was read at
+            from worker.scan.images import decode_page
+
+            if not (page.dpi and page.width_px and page.height_px):
+                raise ValueError("the photo was never read")
+            gray = decode_page(scan, number, max(page.width_px, page.height_px))
+            return Image.fromarray(gray), page.dpi * gray.shape[1] / page.width_px
+        (image,) = convert_from_path(scan.rendered, dpi=self.dpi, first_page=number,
+                                     last_page=number, grayscale=True)
+        return image, self.dpi
 
     def _blank(self, page: PageResult) -> PageImage:
         if page.width_px and page.height_px and page.dpi:

@@ -41,8 +41,8 @@ from worker.grading.review_pdf import write_review_pdf
 from worker.grading.review_queue import write_review_json
 from worker.grading.students import group_pages
 from worker.grading.summary import GradingSummary, summarize
-from worker.scan.pdf import PdfInfo
 from worker.scan.results import PageResult
+from worker.scan.sources import ScanFile
 
 
 def grade_and_report(
@@ -51,7 +51,7 @@ def grade_and_report(
     out_dir: str | Path,
     *,
     settings: Settings,
-    scans: Sequence[PdfInfo] = (),
+    scans: Sequence[ScanFile] = (),
     problems: Sequence[str] = (),
     previews: Path | None = None,
     keep_inputs: bool = True,

@@ -45,7 +45,9 @@ def no_sheet_reason(statuses: list[tuple[str, str | None]], exam_id: str) -> str
     words = {"blank-page": "blank", "not-a-sheet": "not answer sheets",
              "no-markers": "without the sheet's corner markers (cut off, or not our sheets)",
              "no-qr": "sheets whose QR code cannot be read", "error": "unreadable",
-             "low-quality": "too blurred or distorted to read", "ok": "sheets of this exam"}
+             "low-quality": "too distorted to read", "blurry": "blurry photos (retake them)",
+             "low-resolution": "photos taken from too far (retake them closer)",
+             "ok": "sheets of this exam"}
     parts = [f"{count} {'is a sheet' if count == 1 else 'are sheets'} of exam {other}"
              " (upload them to that exam)" for other, count in sorted(others.items())]
     parts += [f"{count} {'is' if count == 1 else 'are'} {words.get(status, status)}"

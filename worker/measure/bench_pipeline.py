@@ -72,12 +72,12 @@ def _rss_mb() -> float:
 
 
 def _child(pdf: str, layout_path: str, settings: Settings, cores: int) -> dict[str, Any]:
-    """Runs in the child process: warm the reader, then time read_pdf over the whole PDF."""
+    """Runs in the child process: warm the reader, then time read_scan over the whole PDF."""
     _pin(cores)
     from model.inference.reader import DigitReader
-    from worker.scan.pdf import inspect_pdf
-    from worker.scan.pipeline import read_pdf
+    from worker.scan.pipeline import read_scan
     from worker.scan.previews import PreviewFolder
+    from worker.scan.sources import inspect_scan
     from worker.sheets.layout import Layout
 
     layout = Layout.load(layout_path)
@@ -92,7 +92,7 @@ def _child(pdf: str, layout_path: str, settings: Settings, cores: int) -> dict[s
     with tempfile.TemporaryDirectory(prefix="scangrade-previews-") as folder:
         # the page images kept for review.pdf are part of the scan path's work
         previews = PreviewFolder(Path(folder), settings.review_dpi, settings.review_jpeg_quality)
-        for result in read_pdf(inspect_pdf(pdf, settings), {layout.exam_id: layout}, timed,
+        for result in read_scan(inspect_scan(pdf, settings), {layout.exam_id: layout}, timed,
                                settings, previews=previews,
                                progress=lambda done, total: rss_samples.append((done, _rss_mb()))):
             pages += 1
@@ -131,12 +131,12 @@ def bench_crop_methods(pdf: Path, layout_path: Path, settings: Settings, repeats
     """ms per page to cut every box: one small warp per box vs one whole-page warp."""
     from worker.scan.align import align_page
     from worker.scan.crop import crop_boxes, crop_boxes_whole_page
-    from worker.scan.pdf import inspect_pdf
     from worker.scan.rasterize import rasterize_pages
+    from worker.scan.sources import inspect_scan
     from worker.sheets.layout import Layout
 
     layout = Layout.load(layout_path)
-    info = inspect_pdf(pdf, settings)
+    info = inspect_scan(pdf, settings)
     for page in rasterize_pages(info, 1, min(info.n_pages, 8), settings):
         alignment = align_page(page.image, page.dpi, {layout.exam_id: layout}, settings)
         if alignment.fit is not None and alignment.layout is not None:

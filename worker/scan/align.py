@@ -46,6 +46,8 @@ class Alignment:
     layout: Layout | None = None
     fit: PageFit | None = None
     markers: Mapping[int, np.ndarray] | None = None  # marker id -> (4, 2) corners in scan px
+    px_per_mm: float | None = None  # the sheet's scale in the image (worker.scan.quality)
+    marker_corners_mm: Mapping[int, np.ndarray] | None = None  # the layout geometry fitted
 
 
 # ----- markers ---------------------------------------------------------------------------
@@ -66,18 +68,23 @@ def _detector(windows: tuple[int, int, int], min_perimeter: float, border_bits: 
     return cv2.aruco.ArucoDetector(dictionary, params)
 
 
-def detect_markers(gray: np.ndarray, dpi: float, settings: ScanSettings) -> dict[int, np.ndarray]:
+def detect_markers(gray: np.ndarray, dpi: float, settings: ScanSettings,
+                   photo: bool = False) -> dict[int, np.ndarray]:
     """Marker id (0-3) -> its 4 corners in scan pixels (ArUco order: the marker's TL, TR, BR,
     BL), refined to sub-pixel at full resolution.
 
     A fast search at `marker_detect_dpi` with `aruco_windows` comes first; when it finds fewer
     than 4 markers, a thorough one at `marker_retry_dpi` with `aruco_retry_windows` follows
     and the two are merged. When an id is found twice (a second sheet on the page, a
-    photocopied marker) the larger one is kept."""
-    found = _search(gray, dpi, settings.marker_detect_dpi, settings.aruco_windows, settings)
+    photocopied marker) the larger one is kept. A `photo` may show the sheet small in its
+    frame: smaller markers count (photo_min_marker_perimeter_rate)."""
+    rate = settings.photo_min_marker_perimeter_rate if photo else \
+        settings.aruco_min_perimeter_rate
+    found = _search(gray, dpi, settings.marker_detect_dpi, settings.aruco_windows, settings,
+                    rate)
     if len(found) < len(MARKER_IDS):
         retry = _search(gray, dpi, settings.marker_retry_dpi, settings.aruco_retry_windows,
-                        settings)
+                        settings, rate)
         found = retry | found if len(retry) <= len(found) else found | retry
     if found:
         window = max(2, round(settings.corner_refine_window_mm * dpi / MM_PER_INCH))
@@ -86,11 +93,11 @@ def detect_markers(gray: np.ndarray, dpi: float, settings: ScanSettings) -> dict
 
 
 def _search(gray: np.ndarray, dpi: float, search_dpi: float, windows: tuple[int, int, int],
-            settings: ScanSettings) -> dict[int, np.ndarray]:
+            settings: ScanSettings, min_perimeter_rate: float) -> dict[int, np.ndarray]:
     scale = min(1.0, search_dpi / dpi)
     small = gray if scale == 1.0 else cv2.resize(
         gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    detector = _detector(tuple(windows), settings.aruco_min_perimeter_rate,
+    detector = _detector(tuple(windows), min_perimeter_rate,
                          settings.aruco_max_erroneous_border_bits,
                          settings.aruco_error_correction_rate)
     corners, ids, _ = detector.detectMarkers(small)
@@ -272,14 +279,15 @@ def ink_share(gray: np.ndarray, dpi: float, settings: ScanSettings) -> float:
 
 
 def align_page(
-    gray: np.ndarray, dpi: float, layouts: Mapping[str, Layout], settings: ScanSettings
+    gray: np.ndarray, dpi: float, layouts: Mapping[str, Layout], settings: ScanSettings,
+    photo: bool = False,
 ) -> Alignment:
     """Classify one page and, when it is a sheet of a known exam, fit it onto its layout.
 
     `layouts` maps exam id -> Layout. Statuses: ok, low-quality (fit residual above
     max_residual_mm), no-qr, unknown-exam, no-markers (a sheet with too few markers),
     not-a-sheet (ink but no markers) and blank-page (no ink)."""
-    markers = detect_markers(gray, dpi, settings)
+    markers = detect_markers(gray, dpi, settings, photo)
     if len(markers) < settings.min_markers:
         return _without_markers(gray, dpi, markers, settings)
 
@@ -299,8 +307,10 @@ def align_page(
     common = {"rotation": rotation, "markers": markers}
     if payload is None:
         foreign = f" (found a QR code that is not ours: {texts[0][:60]!r})" if texts else ""
+        first_corners, first_fit = fits[0]  # how sharp and large the sheet is, all the same
         return Alignment(PageStatus.NO_QR, f"found {len(markers)} markers but no readable "
-                         f"scangrade QR code{foreign}", **common)
+                         f"scangrade QR code{foreign}", fit=first_fit,
+                         marker_corners_mm=first_corners, **common)
 
     layout = layouts.get(payload.exam_id)
     if layout is None:
@@ -323,8 +333,10 @@ def align_page(
         return Alignment(PageStatus.LOW_QUALITY, f"markers fit the layout only to "
                          f"{fit.residual_mm:.2f} mm (limit max_residual_mm = "
                          f"{settings.max_residual_mm} mm): page warped, folded or misprinted",
-                         payload=payload, layout=layout, fit=fit, **common)
-    return Alignment(PageStatus.OK, payload=payload, layout=layout, fit=fit, **common)
+                         payload=payload, layout=layout, fit=fit, marker_corners_mm=corners,
+                         **common)
+    return Alignment(PageStatus.OK, payload=payload, layout=layout, fit=fit,
+                     marker_corners_mm=corners, **common)
 
 
 def _candidate_geometries(layouts: Mapping[str, Layout]):
@@ -348,7 +360,8 @@ def _without_markers(gray, dpi, markers, settings: ScanSettings) -> Alignment:
         return Alignment(PageStatus.NO_MARKERS, f"sheet of exam {payload.exam_id!r} copy "
                          f"{payload.copy} page {payload.page}, but only {len(markers)} of 4 "
                          f"alignment markers were found (need {settings.min_markers}): corners "
-                         "cut off, covered or smudged", payload=payload, markers=markers)
+                         "cut off, covered or smudged, or the photo blurred", payload=payload,
+                         markers=markers)
     share = ink_share(gray, dpi, settings)
     if share < settings.blank_max_ink_share:
         return Alignment(PageStatus.BLANK_PAGE, f"blank page (ink on {share:.3%} of it)",

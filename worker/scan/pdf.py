@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scangrade.config.scan import ScanSettings
+from worker.scan.errors import ScanFileError
 
 if TYPE_CHECKING:
     import pikepdf
@@ -48,8 +49,8 @@ STAND_IN_PAGE_PT = (595, 842)  # A4, for an entry that is not a page (never rend
 RESAVE = "save or export it again as a PDF (or print it to PDF) and upload that"
 
 
-class PdfError(ValueError):
-    """The file as a whole cannot be read as scanned pages. The message says why."""
+class PdfError(ScanFileError):
+    """The PDF as a whole cannot be read as scanned pages. The message says why."""
 
 
 class NotAPdfError(PdfError):

@@ -1,11 +1,15 @@
-"""One scanned PDF -> one PageResult per page: rasterize a chunk, align and crop every page,
-read all crops of the chunk in one reader batch.
+"""One scan file (a PDF or an image file) -> one PageResult per page: rasterize or decode a
+chunk, align and crop every page, read all crops of the chunk in one reader batch.
 
-`read_pages` is the pure per-chunk step (page images in, results out); `read_pdf` adds the
-inspected PDF: it rasterizes the next chunk in a background thread (pdftoppm runs as its own
-process) while the current one is aligned and read, so on 2 cores the two overlap. At most
-two chunks of page images are held at any time, whatever the page count. Several PDFs and
-page ranges across them: worker.scan.scans.
+`read_pages` is the pure per-chunk step (page images in, results out); `read_scan` adds the
+inspected file: it rasterizes (pdftoppm, its own process) or decodes the next chunk in a
+background thread while the current one is aligned and read, so on 2 cores the two overlap.
+At most two chunks of page images are held at any time, whatever the page count. Several
+files and page ranges across them: worker.scan.scans.
+
+A photo's page has no DPI of its own: its scale is measured from the markers and becomes
+the page's DPI in its result. Every aligned page is checked for resolution and blur, and
+its paper evened out under shadows before the boxes are cut (worker.scan.quality).
 """
 
 from __future__ import annotations
@@ -20,18 +24,22 @@ import numpy as np
 from model.inference.classes import BLANK
 from scangrade.config.scan import ScanSettings
 from worker.scan.align import Alignment, align_page
-from worker.scan.crop import BoxCrop, crop_boxes
-from worker.scan.pdf import PdfInfo, page_image_problem, page_range
+from worker.scan.crop import BoxCrop, box_quad_px, crop_boxes
+from worker.scan.pdf import PdfInfo, checked_range, page_image_problem
 from worker.scan.previews import PreviewSink
-from worker.scan.rasterize import RasterPage, iter_chunks
+from worker.scan.quality import even_paper, judge_quality
+from worker.scan.rasterize import RasterPage
 from worker.scan.results import BoxRead, PageResult, PageStatus
+from worker.scan.sources import ScanFile, iter_page_chunks
 from worker.sheets.layout import Layout
+from worker.sheets.units import MM_PER_INCH
 
 log = logging.getLogger(__name__)
 
-# Statuses whose boxes are cut out and read: low-quality pages are read too, so a reviewer sees
-# what the boxes hold, but grading trusts only `ok`.
-READ_STATUSES = (PageStatus.OK, PageStatus.LOW_QUALITY)
+# Statuses whose boxes are cut out and read: pages aligned but of doubtful quality are read
+# too, so a reviewer sees what the boxes hold, but grading trusts only `ok`.
+READ_STATUSES = (PageStatus.OK, PageStatus.LOW_QUALITY, PageStatus.BLURRY,
+                 PageStatus.LOW_RESOLUTION)
 
 Progress = Callable[[int, int], None]  # (pages done, pages in the range)
 
@@ -44,21 +52,22 @@ class _PagePlan:
     crops: list[BoxCrop]
 
 
-def read_pdf(
-    info: PdfInfo, layouts: Mapping[str, Layout], reader, settings: ScanSettings,
+def read_scan(
+    info: ScanFile, layouts: Mapping[str, Layout], reader, settings: ScanSettings,
     first_page: int = 1, last_page: int | None = None, progress: Progress | None = None,
     previews: PreviewSink | None = None,
 ) -> Iterator[PageResult]:
-    """Results for pages first_page..last_page (1-based, inclusive) of an inspected PDF
-    (worker.scan.pdf.inspect_pdf), in order.
+    """Results for pages first_page..last_page (1-based, inclusive) of an inspected file
+    (worker.scan.sources.inspect_scan), in order.
 
     `layouts` maps exam id -> Layout; `reader` has `read_batch(crops)`
     (model.inference.reader.DigitReader). `previews` keeps a small image of every page
     (worker.scan.previews). Raises ValueError for a page range outside the PDF (before
     reading anything); every page problem becomes that page's status instead."""
-    first, last = page_range(info, first_page, last_page)
+    whose = "the PDF's" if isinstance(info, PdfInfo) else f"{info.path.name}'s"
+    first, last = checked_range(info.n_pages, first_page, last_page, whose)
     total, done = last - first + 1, 0
-    chunks = iter_chunks(info, settings, first, last)
+    chunks = iter_page_chunks(info, settings, first, last)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasterize") as ahead:
         pending = ahead.submit(next, chunks, None)
         while True:
@@ -78,11 +87,11 @@ IMAGE_SUSPECT = (PageStatus.BLANK_PAGE, PageStatus.NOT_A_SHEET, PageStatus.NO_MA
                  PageStatus.NO_QR, PageStatus.LOW_QUALITY)
 
 
-def _checked(result: PageResult, info: PdfInfo) -> PageResult:
+def _checked(result: PageResult, info: ScanFile) -> PageResult:
     """A page that looks blank, or not like a sheet, may be one whose scanned image cannot
     be decoded (poppler renders white, or what it could decode): say so. The file's
     inspection note goes on its first page."""
-    if result.status in IMAGE_SUSPECT:
+    if result.status in IMAGE_SUSPECT and isinstance(info, PdfInfo):  # images: decoded already
         problem = page_image_problem(info.rendered, result.source_page, info.path.name)
         if problem is not None:
             _fail(result, problem)
@@ -123,27 +132,34 @@ def read_pages(
 
 def _plan_page(page: RasterPage, layouts: Mapping[str, Layout], settings: ScanSettings,
                previews: PreviewSink | None) -> _PagePlan:
-    result = PageResult(source_page=page.number, status=PageStatus.ERROR, dpi=page.dpi)
+    result = PageResult(source_page=page.number, status=PageStatus.ERROR, dpi=page.dpi or None)
     if page.image is None:
         result.message = page.error or "page could not be rasterized"
         return _PagePlan(result, [])
     result.height_px, result.width_px = page.image.shape[:2]
+    gray, dpi = _as_gray(page.image), page.dpi
     try:
-        gray = _as_gray(page.image)
-        if previews is not None:
-            _keep_preview(previews, page.number, gray, page.dpi)
-        alignment = align_page(gray, page.dpi, layouts, settings)
+        alignment = judge_quality(
+            gray, align_page(gray, dpi, layouts, settings, photo=page.nominal), settings)
+        if page.nominal and alignment.px_per_mm:  # a photo: its scale, from the markers
+            dpi = result.dpi = max(1, round(alignment.px_per_mm * MM_PER_INCH))
         _describe(result, alignment)
         crops: list[BoxCrop] = []
-        if alignment.status in READ_STATUSES:
-            crops = crop_boxes(
-                gray, alignment.fit.mm_to_px, alignment.layout.cells(alignment.payload.page),
-                settings.crop_px_per_mm, settings.crop_margin_mm)
+        if alignment.status in READ_STATUSES and alignment.layout is not None:
+            cells = alignment.layout.cells(alignment.payload.page)
+            mm_to_px = alignment.fit.mm_to_px
+            evened, _ = even_paper(gray, alignment.px_per_mm,
+                                   [box_quad_px(cell, mm_to_px) for cell in cells], settings)
+            crops = crop_boxes(evened, mm_to_px, cells, settings.crop_px_per_mm,
+                               settings.crop_margin_mm)
         return _PagePlan(result, crops)
     except Exception as exc:  # one odd page must never stop the batch
         log.info("processing page %d", result.source_page, exc_info=True)
         _fail(result, f"page could not be processed ({type(exc).__name__}); review it by hand")
         return _PagePlan(result, [])
+    finally:
+        if previews is not None:
+            _keep_preview(previews, page.number, gray, dpi)
 
 
 def _keep_preview(previews: PreviewSink, number: int, gray: np.ndarray, dpi: int) -> None:
@@ -162,7 +178,7 @@ def _describe(result: PageResult, alignment: Alignment) -> None:
         result.layout_version = alignment.payload.layout_version
         result.copy = alignment.payload.copy
         result.page = alignment.payload.page
-    if alignment.fit is not None:
+    if alignment.fit is not None and alignment.payload is not None:
         result.residual_mm = round(alignment.fit.residual_mm, 4)
 
 

@@ -35,6 +35,8 @@ class RasterPage:
     dpi: int
     image: np.ndarray | None  # 2-D uint8, dark ink on light paper
     error: str | None = None
+    # The DPI is a guess (a photo's): the page's scale is measured from its markers.
+    nominal: bool = False
 
 
 def page_sizes_pt(info: PdfInfo, first: int, last: int) -> dict[int, tuple[float, float]]:

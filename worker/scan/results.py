@@ -19,6 +19,8 @@ class PageStatus(StrEnum):
     NOT_A_SHEET = "not-a-sheet"  # text page, photo, anything that is not one of our sheets
     BLANK_PAGE = "blank-page"  # (almost) no ink at all
     LOW_QUALITY = "low-quality"  # aligned, but the fit residual is too large to trust
+    LOW_RESOLUTION = "low-resolution"  # aligned, but the sheet is too small in the image
+    BLURRY = "blurry"  # aligned, but motion or focus blur smears the sheet
     ERROR = "error"  # the page could not be rasterized or processed; see message
 
 

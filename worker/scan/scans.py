@@ -1,6 +1,6 @@
-"""All the scanned PDFs of one run, their pages numbered across the files in order: the scan
-path's entry point for the CLI (`scangrade grade`, `scangrade read`, the eval commands) and the
-Celery tasks alike.
+"""All the scan files (PDFs, photos) of one run, their pages numbered across the files in
+order: the scan path's entry point for the CLI (`scangrade grade`, `scangrade read`, the eval
+commands) and the Celery tasks alike.
 
     scans = inspect_scans(paths, settings)        # each file opened once; bad files -> problems
     reading = ScanReading(scans, layouts, reader, settings, first_page, last_page)
@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scangrade.config.scan import ScanSettings
-from worker.scan.pdf import PdfError, PdfInfo, checked_range, inspect_pdf
-from worker.scan.pipeline import read_pdf
+from worker.scan.errors import ScanFileError
+from worker.scan.pdf import checked_range
+from worker.scan.pipeline import read_scan
 from worker.scan.previews import PreviewSink
 from worker.scan.results import PageResult
+from worker.scan.sources import ScanFile, inspect_scan
 from worker.sheets.layout import Layout
 
 # Details of problems already reported in words: at INFO, for the worker's log (a CLI
@@ -34,9 +36,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ScanSet:
-    """The inspected PDFs of a run, in order, and the files that could not be opened."""
+    """The inspected files of a run, in order, and the files that could not be opened."""
 
-    files: tuple[PdfInfo, ...] = ()
+    files: tuple[ScanFile, ...] = ()
     problems: tuple[str, ...] = ()  # one line per file that has no readable pages
 
     @property
@@ -46,7 +48,7 @@ class ScanSet:
         return [info.note for info in self.files if info.note]
 
     @classmethod
-    def of(cls, files: Sequence[PdfInfo]) -> ScanSet:
+    def of(cls, files: Sequence[ScanFile]) -> ScanSet:
         return cls(files=tuple(files))
 
     @property
@@ -59,19 +61,19 @@ class ScanSet:
 
 
 def inspect_scans(paths: Sequence[str | Path], settings: ScanSettings) -> ScanSet:
-    """Opens each file once (worker.scan.pdf.inspect_pdf); one that cannot be used is a
-    problem, not an exception, so the others are still read."""
-    files: list[PdfInfo] = []
+    """Opens each file once (worker.scan.sources.inspect_scan); one that cannot be used is
+    a problem, not an exception, so the others are still read."""
+    files: list[ScanFile] = []
     problems: list[str] = []
     for path in paths:
         try:
-            files.append(inspect_pdf(path, settings))
-        except PdfError as exc:
+            files.append(inspect_scan(path, settings))
+        except ScanFileError as exc:
             problems.append(str(exc))
-        except Exception:  # anything else a broken file makes the PDF library raise
+        except Exception:  # anything else a broken file makes the PDF or image library raise
             log.info("inspecting %s", path, exc_info=True)
-            problems.append(f"{Path(path).name} cannot be read as a PDF; save or export it"
-                            " again as a PDF and grade that")
+            problems.append(f"{Path(path).name} cannot be read as a PDF or a photo; save or"
+                            " export it again and grade that")
     return ScanSet(tuple(files), tuple(problems))
 
 
@@ -92,7 +94,7 @@ class ScanReading:
         previews: PreviewSink | None = None, contain_errors: bool = True,
     ) -> None:
         if scans.n_pages or last_page is not None or first_page != 1:
-            whose = "the PDF's" if len(scans.files) == 1 else "the scans'"
+            whose = "the scan's" if len(scans.files) == 1 else "the scans'"
             self.first, self.last = checked_range(scans.n_pages, first_page, last_page, whose)
         else:
             self.first, self.last = 1, 0  # nothing to read, and nothing asked for
@@ -112,7 +114,7 @@ class ScanReading:
                 yield from self._read_file(info, first - offset, last - offset, offset)
             offset += info.n_pages
 
-    def _read_file(self, info: PdfInfo, first: int, last: int, offset: int
+    def _read_file(self, info: ScanFile, first: int, last: int, offset: int
                    ) -> Iterator[PageResult]:
         previews = None
         if self.previews is not None:
@@ -121,7 +123,7 @@ class ScanReading:
             def previews(number: int, gray, dpi: int) -> None:  # numbered across the files
                 sink(number + offset, gray, dpi)
         try:
-            for page in read_pdf(info, self.layouts, self.reader, self.settings, first, last,
+            for page in read_scan(info, self.layouts, self.reader, self.settings, first, last,
                                  previews=previews):
                 page.source_page += offset
                 yield page
@@ -129,16 +131,16 @@ class ScanReading:
             if not self.contain_errors:
                 raise
             log.info("reading %s", info.rendered, exc_info=True)
-            self.problems.append(str(exc) if isinstance(exc, PdfError) else
+            self.problems.append(str(exc) if isinstance(exc, ScanFileError) else
                                  f"{info.path.name} could not be read to the end (its later"
-                                 " pages are missing); save it again as a PDF and grade that")
+                                 " pages are missing); save it again and grade that")
 
 
 @dataclass
 class ScanResults:
     """Every page of a run read at once (when nothing needs the pages as they come)."""
 
-    files: tuple[PdfInfo, ...]  # the inspected PDFs, for the reports (review.pdf, inputs/)
+    files: tuple[ScanFile, ...]  # the inspected files, for the reports (review.pdf, inputs/)
     pages: list[PageResult]
     problems: list[str]
 

@@ -20,9 +20,9 @@ from worker.grading.inputs import link_or_copy, load_saved
 from worker.grading.inputs import previews_dir as saved_previews
 from worker.grading.report_files import STUDENTS_CSV
 from worker.grading.summary import GradingSummary
-from worker.scan.pdf import PdfInfo
 from worker.scan.previews import preview_path
 from worker.scan.results import PageResult
+from worker.scan.sources import ScanFile, scan_file
 from worker.service.job_state import summary_json
 from worker.service.storage import JobManifest, Storage, write_json_atomic
 
@@ -37,11 +37,11 @@ def load_exam(storage: Storage, exam_id: str) -> Exam:
     return Exam.load(files.layout, files.key, files.roster)
 
 
-def job_scans(storage: Storage, manifest: JobManifest) -> list[PdfInfo]:
-    """The job's uploaded PDF as inspected on upload (the manifest keeps what it found; the
+def job_scans(storage: Storage, manifest: JobManifest) -> list[ScanFile]:
+    """The job's uploaded scan as inspected on upload (the manifest keeps what it found; the
     scan stored is the one to render, normalised then when it had to be)."""
-    return [PdfInfo(storage.scan_path(manifest.job_id, manifest.filename), manifest.n_pages,
-                    note=manifest.scan_note, damaged_pages=manifest.damaged_pages)]
+    return [scan_file(storage.scan_path(manifest.job_id, manifest.filename), manifest.n_pages,
+                      note=manifest.scan_note, damaged_pages=manifest.damaged_pages)]
 
 
 def publish_graded(
@@ -93,7 +93,7 @@ def grade_gradebook(storage: Storage, exam_id: str, settings: Settings) -> dict[
         return None
     exam = load_exam(storage, exam_id)
     pages: list[PageResult] = []
-    scans: list[PdfInfo] = []
+    scans: list[ScanFile] = []
     problems: list[str] = []
     staging = storage.staging_dir()
     try:

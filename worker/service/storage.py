@@ -273,12 +273,17 @@ def _report_in(folder: Path, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+# The endings an uploaded scan keeps (a PDF or a photo); any other name gets ".pdf".
+SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff")
+
+
 def safe_filename(name: str, default: str = "scans.pdf") -> str:
-    """A file name safe to use as one path component, ending in .pdf."""
+    """A file name safe to use as one path component, ending as a scan does (SCAN_SUFFIXES);
+    what the file is comes from its content, never this name."""
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name.replace("\\", "/")).name).strip("._")
     if not base:
         base = default
-    if not base.lower().endswith(".pdf"):
+    if not base.lower().endswith(SCAN_SUFFIXES):
         base += ".pdf"
     return base[-FILENAME_MAX_CHARS:]
 

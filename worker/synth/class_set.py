@@ -27,6 +27,7 @@ from worker.grading.key import AnswerKey, load_key
 from worker.grading.roster import load_roster
 from worker.sheets.layout import STUDENT_ID, Layout, Question
 from worker.sheets.units import MM_PER_INCH, px_per_mm
+from worker.synth.camera import PhotoRanges, draw_photo_params, encode_photo, simulate_photo
 from worker.synth.scanner import CLEAN, ScanRanges, draw_params, encode_jpeg, simulate_scan
 
 if TYPE_CHECKING:  # importing TFDS costs seconds; callers pass the loader in
@@ -424,3 +425,88 @@ def mm_to_page_px(dpi: float) -> np.ndarray:
     convention: the top-left pixel's centre is (0, 0), its outer corner (-0.5, -0.5))."""
     k = px_per_mm(dpi)
     return np.array([[k, 0.0, -0.5], [0.0, k, -0.5], [0.0, 0.0, 1.0]])
+
+
+# Photo conditions and how often each is drawn (worker.synth.camera.CONDITIONS): most photos
+# are usable under some difficulty; a few are made unusable on purpose.
+PHOTO_CONDITION_WEIGHTS = {"plain": 0.24, "shadow": 0.16, "glare": 0.1, "tilted": 0.16,
+                           "covered-corner": 0.08, "cut-corner": 0.08, "blurry": 0.1,
+                           "too-far": 0.08}
+
+
+@dataclass
+class CaptureResult:
+    """The same filled sheets scanned (a PDF, as `synthesize` makes) and photographed."""
+
+    pdf: bytes
+    truth: dict[str, Any]  # the scans' truth
+    photos: list[bytes]  # one JPEG per page, in page order
+    photo_truth: dict[str, Any]  # the same pages, with each photo's conditions
+
+
+def synthesize_captures(layout: Layout, mnist: MnistLoader, options: SynthOptions,
+                        photo_ranges: PhotoRanges = PhotoRanges(),
+                        progress: Callable[[int, int], None] | None = None,
+                        conditions: Sequence[str] | None = None) -> CaptureResult:
+    """Every page of a synthetic class both scanned and photographed: the scans are exactly
+    `synthesize(layout, mnist, options)`'s; the photos draw from a generator of their own.
+    `conditions`: the sheets' photo conditions in turn (default: drawn by
+    PHOTO_CONDITION_WEIGHTS)."""
+    import img2pdf
+
+    rng = np.random.default_rng(options.seed)
+    photo_rng = np.random.default_rng([options.seed, 1])
+    students = make_students(layout, options.students, rng, None, None, options.habits)
+    source = DigitSource(rng, mnist)
+    order = _plan(options.students * layout.n_pages, options, rng)
+    other = other_exam_layout(layout.paper)
+    names = list(PHOTO_CONDITION_WEIGHTS)
+    weights = np.array(list(PHOTO_CONDITION_WEIGHTS.values()))
+    jpegs: list[bytes] = []
+    photos: list[bytes] = []
+    pages: list[dict[str, Any]] = []
+    photo_pages: list[dict[str, Any]] = []
+    to_px = mm_to_page_px(options.dpi)
+    for number, (kind, paper, student, boxes, meta) in enumerate(
+            _papers(layout, order, students, options, source, rng), start=1):
+        params = draw_params(rng, options.ranges, (paper.shape[1], paper.shape[0]), options.dpi)
+        scan, matrix = simulate_scan(paper, params, options.dpi, rng)
+        jpegs.append(encode_jpeg(scan, params.jpeg_quality))
+        page_meta = {"source_page": number, "kind": kind, **meta, "boxes": boxes}
+        pages.append({**page_meta, "rotation": params.rotation, "colour": params.colour,
+                      "width_px": scan.shape[1], "height_px": scan.shape[0],
+                      "mm_to_px": np.round(matrix @ to_px, 6).tolist(),
+                      "scan": params.to_json()})
+        if kind != "sheet":
+            condition = "plain"
+        elif conditions:
+            condition = conditions[sum(p["kind"] == "sheet" for p in pages[:-1]) % len(conditions)]
+        else:
+            condition = str(photo_rng.choice(names, p=weights / weights.sum()))
+        photo_params = draw_photo_params(photo_rng, photo_ranges, condition)
+        sheet_layout = other if kind == "other-exam" else layout
+        corners = sheet_layout.marker_corners_mm(meta["page"] or 1)
+        marker_px = np.stack([cv2.perspectiveTransform(
+            corners[k].reshape(-1, 1, 2).astype(np.float64), to_px).reshape(4, 2)
+            for k in sorted(corners)])
+        photo, photo_matrix = simulate_photo(paper, photo_params, photo_rng, marker_px,
+                                             px_per_mm(options.dpi), photo_ranges)
+        photos.append(encode_photo(photo, photo_params.jpeg_quality))
+        photo_pages.append({**page_meta, "photo": photo_params.to_json(),
+                            "expected_status": photo_params.expected_status
+                            if kind == "sheet" else None,
+                            "mm_to_px": np.round(photo_matrix @ to_px, 6).tolist()})
+        if student is not None:
+            student.source_pages.append(number)
+        if progress is not None:
+            progress(number, len(order))
+    layout_fn = img2pdf.get_fixed_dpi_layout_fun((options.dpi, options.dpi))
+    pdf = img2pdf.convert(jpegs, layout_fun=layout_fn, nodate=True,
+                          engine=img2pdf.Engine.internal)
+    common = {"format": TRUTH_FORMAT, "seed": options.seed, "dpi": options.dpi,
+              "mnist_split": MNIST_SPLIT, "exam_id": layout.exam_id,
+              "layout_version": layout.version, "n_pages": len(pages),
+              "mnist_reused_digits": source.reused,
+              "students": [s.to_json() for s in students]}
+    return CaptureResult(pdf, {**common, "pages": pages}, photos,
+                         {**common, "pages": photo_pages, "photos": True})

@@ -14,7 +14,7 @@ from reportlab.pdfgen import canvas
 from scangrade.config.scan import ScanSettings
 from worker.measure.eval_pipeline import EXPECTED_FOREIGN_STATUS, score_pages
 from worker.scan.pdf import inspect_pdf
-from worker.scan.pipeline import read_pages, read_pdf
+from worker.scan.pipeline import read_pages, read_scan
 from worker.scan.rasterize import rasterize_pages
 from worker.scan.results import PageResult, PageStatus
 from worker.sheets.units import MM_PER_INCH
@@ -26,7 +26,7 @@ MM = 72 / MM_PER_INCH
 @pytest.fixture(scope="module")
 def results(class_set, layout, reader) -> list[PageResult]:
     path, _ = class_set
-    return list(read_pdf(inspect_pdf(path, SETTINGS), {layout.exam_id: layout}, reader, SETTINGS))
+    return list(read_scan(inspect_pdf(path, SETTINGS), {layout.exam_id: layout}, reader, SETTINGS))
 
 
 def test_every_page_is_identified_and_foreign_pages_get_their_reason(results, class_set):
@@ -73,7 +73,7 @@ def test_mixed_pdf_with_a_huge_page_never_aborts(class_set, layout, reader, tmp_
     writer.add_page(scans.pages[1])
     mixed = tmp_path / "mixed.pdf"
     writer.write(mixed)
-    results = list(read_pdf(inspect_pdf(mixed, SETTINGS), {layout.exam_id: layout}, reader,
+    results = list(read_scan(inspect_pdf(mixed, SETTINGS), {layout.exam_id: layout}, reader,
                             SETTINGS))
     assert [r.source_page for r in results] == [1, 2, 3]
     assert results[1].status == PageStatus.ERROR and "max_page_pixels" in results[1].message
@@ -87,12 +87,12 @@ def test_page_range_and_progress(class_set, layout, reader):
     path, _truth = class_set
     seen = []
     info = inspect_pdf(path, SETTINGS)
-    results = list(read_pdf(info, {layout.exam_id: layout}, reader, SETTINGS, first_page=2,
+    results = list(read_scan(info, {layout.exam_id: layout}, reader, SETTINGS, first_page=2,
                             last_page=5, progress=lambda done, total: seen.append((done, total))))
     assert [r.source_page for r in results] == [2, 3, 4, 5]
     assert seen == [(3, 4), (4, 4)]  # chunks of 3 pages
     with pytest.raises(ValueError, match="outside"):
-        next(read_pdf(info, {}, reader, SETTINGS, first_page=1, last_page=99))
+        next(read_scan(info, {}, reader, SETTINGS, first_page=1, last_page=99))
 
 
 def test_read_pages_takes_page_images(class_set, layout, reader):
@@ -124,4 +124,4 @@ def test_read_command_prints_json_lines(class_set, layout, tmp_path, repo_root):
     bad.write_text("hello")
     done = subprocess.run([*command[:4], str(bad), *command[5:]], capture_output=True,
                           text=True, env=env, cwd=repo_root)
-    assert done.returncode == 2 and "not a PDF" in done.stderr
+    assert done.returncode == 2 and "neither a PDF nor a photo" in done.stderr

@@ -34,7 +34,7 @@ def test_files_are_numbered_in_order_and_a_bad_file_is_a_problem(halves, layout,
     scans = inspect_scans([first, bad, second], SETTINGS)
     assert [info.path for info in scans.files] == [first, second]
     assert scans.n_pages == truth["n_pages"]
-    assert len(scans.problems) == 1 and "photo.pdf is not a PDF" in scans.problems[0]
+    assert len(scans.problems) == 1 and "photo.pdf is a damaged JPEG" in scans.problems[0]
     reading = ScanReading(scans, {layout.exam_id: layout}, reader, SETTINGS)
     pages = list(reading)
     assert [page.source_page for page in pages] == list(range(1, truth["n_pages"] + 1))
