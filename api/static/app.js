@@ -107,7 +107,10 @@ async function route() {
   const review = hash.match(/^#\/exam\/([\w-]+)\/review$/);
   const exam = hash.match(/^#\/exam\/([\w-]+)$/);
   if (review) { show("view-review"); Review.open(`/api/exams/${review[1]}/review`, review[1]); return; }
-  if (exam) { show("view-exam"); App.examId = exam[1]; await loadExam(exam[1]); return; }
+  if (exam) {
+    if (App.examId !== exam[1]) $("photos").replaceChildren();  // another exam's photos
+    show("view-exam"); App.examId = exam[1]; await loadExam(exam[1]); return;
+  }
   show("view-home");
   await loadExams();
 }
@@ -278,6 +281,64 @@ $("sheets-form").addEventListener("submit", (event) => {
   download(`/api/exams/${App.examId}/sheets.pdf?copies=${copies}`, "sheets.pdf");
 });
 
+// --- photos, one sheet after another: each uploaded as it is taken, its outcome on its card
+const PHOTO_POLL_MS = 1500;
+
+function photoOutcome(job) {
+  const problem = job.problems.find((p) => p.status !== "ok");
+  if (problem) return { retake: true, text: "Retake: " + (problem.message || problem.status) };
+  if (job.status === "failed") return { retake: true, text: "Retake: " + job.error };
+  if (job.status === "done") {
+    const students = job.summary ? job.summary.students : 0;
+    return { retake: false, text: students ? "Read ✓" : "Read, but no student's sheet of this exam" };
+  }
+  return null;
+}
+
+async function followPhoto(jobId, card, examId) {
+  let job;
+  try {
+    job = await json(`/api/jobs/${jobId}`);
+  } catch (error) {
+    say(card.status, "Status unknown: " + explain(error), true);
+    return;
+  }
+  const outcome = photoOutcome(job);
+  if (!outcome) {
+    say(card.status, job.waiting_for_worker ? "Waiting for a worker…" : "Reading…");
+    setTimeout(() => followPhoto(jobId, card, examId), PHOTO_POLL_MS);
+    return;
+  }
+  card.status.textContent = outcome.text;
+  card.status.className = outcome.retake ? "retake" : "read";
+  card.item.dataset.outcome = outcome.retake ? "retake" : "read";
+  if (App.examId === examId && !$("view-exam").hidden) loadExam(examId);
+}
+
+$("camera").addEventListener("change", async () => {
+  const input = $("camera");
+  const file = input.files[0];
+  if (!file) return;
+  input.value = "";  // the same button takes the next sheet
+  const examId = App.examId;
+  const number = $("photos").children.length + 1;
+  const image = el("img", { alt: `photo ${number}`, src: URL.createObjectURL(file) });
+  const card = { item: el("li", { className: "photo" }), status: el("span", { className: "note" }, "Uploading…") };
+  card.item.append(image, el("div", {}, `Photo ${number}: `, card.status));
+  $("photos").prepend(card.item);
+  const name = file.name && file.name !== "image.jpg" ? file.name : `photo-${number}.jpg`;
+  try {
+    const accepted = await json(`/api/exams/${examId}/jobs?filename=${encodeURIComponent(name)}`,
+      { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" } });
+    say(card.status, "Reading…");
+    followPhoto(accepted.job_id, card, examId);
+  } catch (error) {
+    card.status.textContent = "Not uploaded: " + explain(error) + ". Take it again.";
+    card.status.className = "retake";
+    card.item.dataset.outcome = "retake";
+  }
+});
+
 $("upload-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const state = $("upload-state");
@@ -287,7 +348,7 @@ $("upload-form").addEventListener("submit", async (event) => {
     say(state, `Uploading ${file.name} (${index + 1} of ${files.length})…`);
     try {
       await api(`/api/exams/${App.examId}/jobs?filename=${encodeURIComponent(file.name)}`,
-        { method: "POST", body: file, headers: { "Content-Type": "application/pdf" } });
+        { method: "POST", body: file, headers: { "Content-Type": file.type || "application/pdf" } });
     } catch (error) {
       failed += 1;
       say(state, `${file.name} was not accepted: ${explain(error)}`, true);

@@ -203,3 +203,44 @@ def test_the_page_loads_fast_without_a_build_step(service: Cluster, browser) -> 
     }
     assert all(0 < size < 30_000 for size in sizes.values()), sizes  # plain files, no bundle
     page.close()
+
+
+def test_photos_taken_one_after_another_on_a_phone(service: Cluster, browser, tmp_path) -> None:
+    """The camera button on a phone: each photo is uploaded as it is taken and its card says
+    whether it was read or must be taken again, and why."""
+    from playwright.sync_api import expect
+
+    from model.training.data import mnist_loader
+    from scangrade.settings import get_settings
+    from tests.helpers.service import create_exam, sample_paths
+    from worker.sheets.layout import Layout
+    from worker.synth.camera import PhotoRanges
+    from worker.synth.class_set import SynthOptions, synthesize_captures
+
+    captured = synthesize_captures(
+        Layout.load(sample_paths()["layout"]), mnist_loader(get_settings()),
+        SynthOptions(students=2, seed=9, blank_pages=0, text_pages=0, other_exam_pages=0),
+        PhotoRanges(frame_px=(3000, 2250)), conditions=["plain", "blurry"])
+    photos = []
+    for number, data in enumerate(captured.photos, start=1):
+        photos.append(tmp_path / f"IMG_{number:04d}.jpg")
+        photos[-1].write_bytes(data)
+    with service.client() as http:
+        exam_id = create_exam(http)
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{service.base_url}/#/exam/{exam_id}")
+    sign_in(page, TOKEN)
+    expect(page.locator("label[for=camera]")).to_be_visible()
+    for photo in photos:  # one sheet after another, without waiting for the first
+        page.set_input_files("#camera", str(photo))
+    cards = page.locator("#photos li")
+    expect(cards).to_have_count(2)
+    read, retake = cards.nth(1), cards.nth(0)  # the newest first
+    expect(read).to_have_attribute("data-outcome", "read", timeout=UI_TIMEOUT_MS)
+    expect(retake).to_have_attribute("data-outcome", "retake", timeout=UI_TIMEOUT_MS)
+    expect(retake).to_contain_text("blurry")
+    expect(retake).to_contain_text("take the photo again")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
+    shoot(page, "12-phone-photos")
+    page.close()

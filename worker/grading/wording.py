@@ -45,8 +45,8 @@ def no_sheet_reason(statuses: list[tuple[str, str | None]], exam_id: str) -> str
     words = {"blank-page": "blank", "not-a-sheet": "not answer sheets",
              "no-markers": "without the sheet's corner markers (cut off, or not our sheets)",
              "no-qr": "sheets whose QR code cannot be read", "error": "unreadable",
-             "low-quality": "too distorted to read", "blurry": "blurry photos (retake them)",
-             "low-resolution": "photos taken from too far (retake them closer)",
+             "low-quality": "too distorted to read", "blurry": "blurry (take it again)",
+             "low-resolution": "too small in the photo (take it again closer)",
              "ok": "sheets of this exam"}
     parts = [f"{count} {'is a sheet' if count == 1 else 'are sheets'} of exam {other}"
              " (upload them to that exam)" for other, count in sorted(others.items())]

@@ -113,14 +113,13 @@ def judge_quality(gray: np.ndarray, alignment: Alignment, settings: ScanSettings
         else ""
     if scale < settings.min_px_per_mm:
         return replace(alignment, status=PageStatus.LOW_RESOLUTION, message=(
-            f"too small to read: the sheet is {scale * MM_PER_INCH:.0f} DPI in this image"
-            f" (at least {settings.min_px_per_mm * MM_PER_INCH:.0f}, setting min_px_per_mm)"
-            f"{what}; take the photo closer, the sheet filling the frame, or scan at 150 DPI"
-            " or more"))
+            f"too small to read: the sheet is {scale * MM_PER_INCH:.0f} DPI in this image,"
+            f" {settings.min_px_per_mm * MM_PER_INCH:.0f} needed{what}; take the photo closer,"
+            " the sheet filling the frame (or scan at 150 DPI or more)"))
     blur = edge_blur_mm(gray, alignment.fit, corners, settings)
     if blur > settings.max_edge_blur_mm:
         return replace(alignment, status=PageStatus.BLURRY, message=(
-            f"blurry: the sheet's edges are smeared over {blur:.1f} mm (at most"
-            f" {settings.max_edge_blur_mm} mm, setting max_edge_blur_mm){what}; hold the"
-            " phone still, let it focus, and take the photo again"))
+            f"blurry: the sheet's edges are smeared over {blur:.1f} mm (up to"
+            f" {settings.max_edge_blur_mm:g} mm reads well){what}; hold the phone still, let it"
+            " focus, and take the photo again"))
     return alignment
