@@ -24,6 +24,8 @@ from worker.sheets.layout import STUDENT_ID
 
 REVIEWED_NOTE = "checked by the teacher"
 
+UNREAD_REASON = "not read: the page with this question is missing or unreadable"
+
 
 @dataclass
 class StudentResult:
@@ -48,6 +50,12 @@ class StudentResult:
     @property
     def percent(self) -> float | None:
         return round(100.0 * self.score / self.max_score, 1) if self.max_score else None
+
+    def review_reason(self, response: Response) -> str:
+        """Why one of this student's answers is flagged, in words (review.csv, the screen)."""
+        return next((reason for reason in self.review_reasons
+                     if reason.startswith(f"{response.question}:")),
+                    UNREAD_REASON if response.outcome == Outcome.UNREAD else "")
 
 
 @dataclass

@@ -170,9 +170,7 @@ def review_rows(book: Gradebook) -> list[list[object]]:
             if not r.needs_review:
                 continue
             unread = r.outcome == Outcome.UNREAD
-            reason = next((x for x in s.review_reasons if x.startswith(f"{r.question}:")),
-                          "not read: the page with this question is missing or unreadable"
-                          if unread else "")
+            reason = s.review_reason(r)
             probability = r.outcome_probability
             rows.append([*who, r.question, "" if unread else (r.answer or "blank"),
                          round(probability, 4) if probability is not None else None,

@@ -84,9 +84,7 @@ def review_items(book: Gradebook) -> list[dict[str, Any]]:
             if not r.needs_review:
                 continue
             unread = r.outcome == Outcome.UNREAD
-            reason = next((x for x in s.review_reasons if x.startswith(f"{r.question}:")),
-                          "not read: the page with this question is missing or unreadable"
-                          if unread else "")
+            reason = s.review_reason(r)
             items.append({
                 "kind": "answer", **who, "question": r.question,
                 "read": None if unread else r.answer, "outcome": str(r.outcome),

@@ -43,6 +43,16 @@ def eval_layout() -> Layout:
     return Layout.from_data(EVAL_LAYOUT, source="eval layout")
 
 
+def eval_options(layout: Layout, pages: int, seed: int, synth_dpi: int):
+    """Synthesis options for a class of about `pages` pages, FOREIGN_SHARE of them foreign."""
+    from worker.synth.class_set import SynthOptions
+
+    foreign_each = max(1, round(pages * FOREIGN_SHARE / 3))
+    students = max(1, math.ceil((pages - 3 * foreign_each) / layout.n_pages))
+    return SynthOptions(students=students, seed=seed, dpi=synth_dpi, blank_pages=foreign_each,
+                        text_pages=foreign_each, other_exam_pages=foreign_each)
+
+
 def make_eval_set(
     out_dir: Path, pages: int, seed: int, settings: Settings, synth_dpi: int = 200,
     progress: Callable[[int, int], None] | None = None,
@@ -52,19 +62,16 @@ def make_eval_set(
     import json
 
     from model.training.data import mnist_loader
-    from worker.synth.class_set import SynthOptions, synthesize
+    from worker.synth.class_set import synthesize
 
     layout = eval_layout()
     pdf = out_dir / f"eval-{pages}p-seed{seed}-{synth_dpi}dpi.pdf"
     truth_path = pdf.with_suffix(".truth.json")
     if pdf.is_file() and truth_path.is_file():
         return pdf, json.loads(truth_path.read_text()), layout
-    foreign_each = max(1, round(pages * FOREIGN_SHARE / 3))
-    students = max(1, math.ceil((pages - 3 * foreign_each) / layout.n_pages))
-    options = SynthOptions(students=students, seed=seed, dpi=synth_dpi,
-                           blank_pages=foreign_each, text_pages=foreign_each,
-                           other_exam_pages=foreign_each)
-    result = synthesize(layout, mnist_loader(settings), options, progress=progress)
+    result = synthesize(layout, mnist_loader(settings), eval_options(layout, pages, seed,
+                                                                      synth_dpi),
+                        progress=progress)
     pdf.write_bytes(result.pdf)
     truth_path.write_text(json.dumps(result.truth))
     return pdf, result.truth, layout
@@ -228,7 +235,7 @@ def make_photo_set(out_dir: Path, pages: int, seed: int, settings: Settings,
     import json
 
     from model.training.data import mnist_loader
-    from worker.synth.class_set import SynthOptions, synthesize_captures
+    from worker.synth.class_set import synthesize_captures
 
     layout = eval_layout()
     stem = out_dir / f"photos-{pages}p-seed{seed}-{synth_dpi}dpi"
@@ -239,12 +246,8 @@ def make_photo_set(out_dir: Path, pages: int, seed: int, settings: Settings,
         photo_truth = json.loads(photo_truth_path.read_text())
         photos = [folder / name for name in photo_truth["files"]]
         return pdf, json.loads(truth_path.read_text()), photos, photo_truth, layout
-    foreign_each = max(1, round(pages * FOREIGN_SHARE / 3))
-    students = max(1, math.ceil((pages - 3 * foreign_each) / layout.n_pages))
-    options = SynthOptions(students=students, seed=seed, dpi=synth_dpi,
-                           blank_pages=foreign_each, text_pages=foreign_each,
-                           other_exam_pages=foreign_each)
-    result = synthesize_captures(layout, mnist_loader(settings), options, progress=progress)
+    result = synthesize_captures(layout, mnist_loader(settings),
+                                 eval_options(layout, pages, seed, synth_dpi), progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for page, photo in zip(result.photo_truth["pages"], result.photos, strict=True):

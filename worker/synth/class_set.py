@@ -305,7 +305,6 @@ def synthesize(layout: Layout, mnist: MnistLoader, options: SynthOptions = Synth
                progress: Callable[[int, int], None] | None = None) -> SynthResult:
     """A scanned class set (PDF bytes) and its ground truth, deterministic for options.seed;
     `mnist` (model.training.data.mnist_loader) is asked for the test split only."""
-    import img2pdf
 
     rng = np.random.default_rng(options.seed)
     students = make_students(layout, options.students, rng, key, roster_ids, options.habits)
@@ -315,31 +314,47 @@ def synthesize(layout: Layout, mnist: MnistLoader, options: SynthOptions = Synth
     pages: list[dict[str, Any]] = []
     for number, (kind, paper, student, boxes, meta) in enumerate(
             _papers(layout, order, students, options, source, rng), start=1):
-        params = draw_params(rng, options.ranges, (paper.shape[1], paper.shape[0]), options.dpi)
-        scan, matrix = simulate_scan(paper, params, options.dpi, rng)
-        jpegs.append(encode_jpeg(scan, params.jpeg_quality))
-        mm_to_px = matrix @ mm_to_page_px(options.dpi)
-        pages.append({"source_page": number, "kind": kind, **meta,
-                      "rotation": params.rotation, "colour": params.colour,
-                      "width_px": scan.shape[1], "height_px": scan.shape[0],
-                      "mm_to_px": np.round(mm_to_px, 6).tolist(),
-                      "scan": params.to_json(), "boxes": boxes})
+        jpeg, page = _scanned(paper, options, rng)
+        jpegs.append(jpeg)
+        pages.append({"source_page": number, "kind": kind, **meta, **page, "boxes": boxes})
         if student is not None:
             student.source_pages.append(number)
         if progress is not None:
             progress(number, len(order))
-    layout_fn = img2pdf.get_fixed_dpi_layout_fun((options.dpi, options.dpi))
+    return SynthResult(_scans_pdf(jpegs, options.dpi),
+                       _truth(layout, options, source, students, pages))
+
+
+def _scanned(paper: np.ndarray, options: SynthOptions, rng: np.random.Generator
+             ) -> tuple[bytes, dict[str, Any]]:
+    """One paper scanned: its JPEG and what the truth records of the scan."""
+    params = draw_params(rng, options.ranges, (paper.shape[1], paper.shape[0]), options.dpi)
+    scan, matrix = simulate_scan(paper, params, options.dpi, rng)
+    mm_to_px = matrix @ mm_to_page_px(options.dpi)
+    return encode_jpeg(scan, params.jpeg_quality), {
+        "rotation": params.rotation, "colour": params.colour,
+        "width_px": scan.shape[1], "height_px": scan.shape[0],
+        "mm_to_px": np.round(mm_to_px, 6).tolist(), "scan": params.to_json()}
+
+
+def _scans_pdf(jpegs: list[bytes], dpi: int) -> bytes:
+    import img2pdf
+
+    layout_fn = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
     # No date, and the internal writer: pikepdf's file ID differs from run to run.
-    pdf = img2pdf.convert(jpegs, layout_fun=layout_fn, nodate=True,
-                          engine=img2pdf.Engine.internal)
-    truth = {
+    return img2pdf.convert(jpegs, layout_fun=layout_fn, nodate=True,
+                           engine=img2pdf.Engine.internal)
+
+
+def _truth(layout: Layout, options: SynthOptions, source: DigitSource,
+           students: list[Student], pages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "format": TRUTH_FORMAT, "seed": options.seed, "dpi": options.dpi,
         "mnist_split": MNIST_SPLIT, "exam_id": layout.exam_id,
         "layout_version": layout.version, "n_pages": len(pages),
         "mnist_reused_digits": source.reused,
         "pages": pages, "students": [s.to_json() for s in students],
     }
-    return SynthResult(pdf, truth)
 
 
 def _papers(layout: Layout, order: list[str], students: list[Student], options: SynthOptions,
@@ -452,7 +467,6 @@ def synthesize_captures(layout: Layout, mnist: MnistLoader, options: SynthOption
     `synthesize(layout, mnist, options)`'s; the photos draw from a generator of their own.
     `conditions`: the sheets' photo conditions in turn (default: drawn by
     PHOTO_CONDITION_WEIGHTS)."""
-    import img2pdf
 
     rng = np.random.default_rng(options.seed)
     photo_rng = np.random.default_rng([options.seed, 1])
@@ -469,14 +483,10 @@ def synthesize_captures(layout: Layout, mnist: MnistLoader, options: SynthOption
     to_px = mm_to_page_px(options.dpi)
     for number, (kind, paper, student, boxes, meta) in enumerate(
             _papers(layout, order, students, options, source, rng), start=1):
-        params = draw_params(rng, options.ranges, (paper.shape[1], paper.shape[0]), options.dpi)
-        scan, matrix = simulate_scan(paper, params, options.dpi, rng)
-        jpegs.append(encode_jpeg(scan, params.jpeg_quality))
+        jpeg, scanned = _scanned(paper, options, rng)
+        jpegs.append(jpeg)
         page_meta = {"source_page": number, "kind": kind, **meta, "boxes": boxes}
-        pages.append({**page_meta, "rotation": params.rotation, "colour": params.colour,
-                      "width_px": scan.shape[1], "height_px": scan.shape[0],
-                      "mm_to_px": np.round(matrix @ to_px, 6).tolist(),
-                      "scan": params.to_json()})
+        pages.append({"source_page": number, "kind": kind, **meta, **scanned, "boxes": boxes})
         if kind != "sheet":
             condition = "plain"
         elif conditions:
@@ -500,13 +510,6 @@ def synthesize_captures(layout: Layout, mnist: MnistLoader, options: SynthOption
             student.source_pages.append(number)
         if progress is not None:
             progress(number, len(order))
-    layout_fn = img2pdf.get_fixed_dpi_layout_fun((options.dpi, options.dpi))
-    pdf = img2pdf.convert(jpegs, layout_fun=layout_fn, nodate=True,
-                          engine=img2pdf.Engine.internal)
-    common = {"format": TRUTH_FORMAT, "seed": options.seed, "dpi": options.dpi,
-              "mnist_split": MNIST_SPLIT, "exam_id": layout.exam_id,
-              "layout_version": layout.version, "n_pages": len(pages),
-              "mnist_reused_digits": source.reused,
-              "students": [s.to_json() for s in students]}
-    return CaptureResult(pdf, {**common, "pages": pages}, photos,
-                         {**common, "pages": photo_pages, "photos": True})
+    truth = _truth(layout, options, source, students, pages)
+    return CaptureResult(_scans_pdf(jpegs, options.dpi), truth, photos,
+                         {**truth, "pages": photo_pages, "photos": True})
