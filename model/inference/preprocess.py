@@ -51,6 +51,19 @@ class PreprocessConfig:
     # size, so specks and dashes stay small for the model instead of becoming digit-sized.
     min_digit_extent: float = 0.25
     ink_percentile: float = 90.0  # this ink percentile becomes full intensity (faint pencil)
+    # A box without ink by the thresholds above is looked at again for faint strokes (a hard
+    # pencil pressed lightly): on the crop averaged over 3x3 pixels, darkness against the
+    # brightest paper within this share of the side; ink where it stands out of the paper's
+    # own noise by these many spreads (median minus 16th percentile of that darkness), and
+    # by at least these contrasts.
+    faint_paper_window: float = 0.25
+    faint_min_contrast: int = 10
+    faint_low_contrast: int = 6
+    faint_high_spreads: float = 3.5
+    faint_low_spreads: float = 1.5
+    # ...and a mark that large (share of the crop) above the low threshold is ink too, however
+    # faint: noise that weak makes only small flecks, a stroke makes one long mark.
+    faint_stroke_area: float = 0.012
 
     def __post_init__(self) -> None:
         if self.work_side < 16 or self.min_crop_side < 1:

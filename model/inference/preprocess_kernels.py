@@ -38,6 +38,12 @@ CONFIG_FIELDS = (
     "min_ink_area",
     "min_digit_extent",
     "ink_percentile",
+    "faint_paper_window",
+    "faint_min_contrast",
+    "faint_low_contrast",
+    "faint_high_spreads",
+    "faint_low_spreads",
+    "faint_stroke_area",
 )
 PAPER_PERCENTILE = 0
 MIN_CONTRAST = 1
@@ -56,6 +62,12 @@ SPECK_AREA = 13
 MIN_INK_AREA = 14
 MIN_DIGIT_EXTENT = 15
 INK_PERCENTILE = 16
+FAINT_PAPER_WINDOW = 17
+FAINT_MIN_CONTRAST = 18
+FAINT_LOW_CONTRAST = 19
+FAINT_HIGH_SPREADS = 20
+FAINT_LOW_SPREADS = 21
+FAINT_STROKE_AREA = 22
 
 
 @_jit
@@ -301,9 +313,73 @@ def _label_runs(mask: np.ndarray):
 
 
 @_jit
+def _max_filter_rows(image: np.ndarray, radius: int) -> np.ndarray:
+    """The maximum over a window of 2 * radius + 1 along each row, the window cut at the
+    edges (cv2.dilate with a 1 x k rectangle): van Herk / Gil-Werman, 3 compares a pixel."""
+    rows, cols = image.shape
+    k = 2 * radius + 1
+    padded = cols + 2 * radius
+    blocks = (padded + k - 1) // k * k
+    out = np.empty_like(image)
+    forward = np.zeros(blocks, np.uint8)
+    backward = np.zeros(blocks, np.uint8)
+    line = np.zeros(blocks, np.uint8)  # 0 beyond the edges: never above real paper
+    for r in range(rows):
+        line[radius: radius + cols] = image[r]
+        for i in range(blocks):
+            forward[i] = line[i] if i % k == 0 else max(forward[i - 1], line[i])
+        for i in range(blocks - 1, -1, -1):
+            backward[i] = line[i] if (i + 1) % k == 0 else max(backward[i + 1], line[i])
+        for c in range(cols):
+            out[r, c] = max(backward[c], forward[c + k - 1])
+    return out
+
+
+@_jit
+def _mean3(gray: np.ndarray) -> np.ndarray:
+    """The rounded mean of each 3x3 neighbourhood, edges mirrored (reflect-101): averages
+    paper grain and JPEG noise down before faint strokes are looked for."""
+    rows, cols = gray.shape
+    out = np.empty_like(gray)
+    for r in range(rows):
+        for c in range(cols):
+            total = 0
+            for dr in range(-1, 2):
+                rr = abs(r + dr)
+                rr = 2 * (rows - 1) - rr if rr >= rows else rr
+                rr = min(max(rr, 0), rows - 1)
+                for dc in range(-1, 2):
+                    cc = abs(c + dc)
+                    cc = 2 * (cols - 1) - cc if cc >= cols else cc
+                    cc = min(max(cc, 0), cols - 1)
+                    total += np.int64(gray[rr, cc])
+            out[r, c] = (total + 4) // 9
+    return out
+
+
+@_jit
+def _local_darkness(gray: np.ndarray, radius: int) -> np.ndarray:
+    """How much darker each pixel is than the brightest paper around it (uint8): contrast
+    to the local paper, so shading and lamp gradients do not count as ink."""
+    paper = _max_filter_rows(_max_filter_rows(gray, radius).T.copy(), radius).T
+    rows, cols = gray.shape
+    dark = np.empty((rows, cols), np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            value = np.int64(paper[r, c]) - np.int64(gray[r, c])
+            dark[r, c] = value if value > 0 else 0
+    return dark
+
+
+@_jit
 def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
     """Writes the digit's ink darkness, borders and specks removed, into `ink` (zeroed);
-    False for a blank box."""
+    False for a blank box.
+
+    Ink is first measured against the paper level of the whole crop with a fixed minimum
+    contrast. A box that holds no ink by that measure is looked at once more for faint
+    strokes (light pencil): on the crop averaged over 3x3 pixels, darkness against the local
+    paper, thresholds set by the paper's own noise, so grain and shading stay paper."""
     rows, cols = gray.shape
     gray_hist = _histogram(gray)
     paper = _percentile_of_histogram(gray_hist, p[PAPER_PERCENTILE])
@@ -315,6 +391,37 @@ def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
     otsu = _otsu_threshold(_dark_histogram(gray_hist, paper), rows * cols)
     high = max(float(otsu), p[MIN_CONTRAST])
     low = max(p[LOW_CONTRAST], high * p[LOW_FRACTION])
+    if _kept_ink(dark, high, low, np.inf, p, ink):
+        return True
+    # What that pass already judged (dark borders, specks and marks, with their blurred
+    # edges) is no faint stroke: the faint pass sees only the rest.
+    judged = np.empty((rows, cols), np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            judged[r, c] = dark[r, c] > high
+    judged = _dilate3(_dilate3(judged))
+    radius = max(1, _round(max(rows, cols) * p[FAINT_PAPER_WINDOW] / 2))
+    dark = _local_darkness(_mean3(gray), radius)
+    hist = _histogram(dark)
+    median = _percentile_of_histogram(hist, 50.0)
+    spread = max(1, median - _percentile_of_histogram(hist, 16.0))  # ~ the paper's noise
+    for r in range(rows):
+        for c in range(cols):
+            if judged[r, c]:
+                dark[r, c] = 0
+    high = max(p[FAINT_MIN_CONTRAST], median + p[FAINT_HIGH_SPREADS] * spread)
+    low = max(p[FAINT_LOW_CONTRAST], median + p[FAINT_LOW_SPREADS] * spread)
+    return _kept_ink(dark, high, low, p[FAINT_STROKE_AREA] * rows * cols, p, ink)
+
+
+@_jit
+def _kept_ink(dark: np.ndarray, high: float, low: float, stroke_area: float, p: np.ndarray,
+              ink: np.ndarray) -> bool:
+    """The marks of `dark` (darkness) that belong to the digit, into `ink`: pixels above
+    `low` joined to some above `high` (or `stroke_area` pixels of them joined: a long faint
+    stroke, where noise makes only small flecks), printed border lines, specks and marks
+    outside the box left out. False when none is left."""
+    rows, cols = dark.shape
     low_floor = math.floor(low)  # cv2.threshold on uint8 compares with floor(thresh)
     strongest = 0
     mask = np.empty((rows, cols), np.uint8)
@@ -322,7 +429,7 @@ def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
         for c in range(cols):
             mask[r, c] = dark[r, c] > low_floor
             strongest = max(strongest, dark[r, c])
-    if not strongest > high:
+    if not strongest > high and stroke_area == np.inf:
         return False
 
     def along(n_rows: int, n_cols: int) -> tuple[int, int, int, int]:
@@ -388,7 +495,7 @@ def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
         centre_y = cy > p[THIN_CENTRE_BAND] * h and cy < (1 - p[THIN_CENTRE_BAND]) * h
         # A mark counts if it holds real ink, is no speck and reaches into the inner area.
         keep[label] = (
-            has_strong[label]
+            (has_strong[label] or area[label] >= stroke_area)
             and area[label] >= p[SPECK_AREA] * h * w
             and x + bw > band_w and x < w - band_w
             and y + bh > band_h and y < h - band_h

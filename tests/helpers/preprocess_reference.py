@@ -98,8 +98,37 @@ def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np
     otsu, _ = cv2.threshold(dark, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     high = max(float(otsu), float(config.min_contrast))
     low = max(float(config.low_contrast), high * config.low_fraction)
+    ink = _kept_ink(dark, high, low, np.inf, config)
+    if ink is not None:
+        return ink
+    # Faint strokes: darkness against the local paper, thresholds from the paper's noise,
+    # without what the pass above judged (and its edges).
+    judged = cv2.dilate((dark > high).astype(np.uint8), _SQUARE3, iterations=2)
+    radius = max(1, round(max(work.shape) * config.faint_paper_window / 2))
+    smooth = _mean3(work)
+    paper = cv2.dilate(smooth, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
+    dark = cv2.subtract(paper, smooth)
+    median = percentile_u8(dark, 50.0)
+    spread = max(1, median - percentile_u8(dark, 16.0))
+    dark[judged > 0] = 0
+    high = max(float(config.faint_min_contrast), median + config.faint_high_spreads * spread)
+    low = max(float(config.faint_low_contrast), median + config.faint_low_spreads * spread)
+    stroke_area = config.faint_stroke_area * dark.size
+    return _kept_ink(dark, high, low, stroke_area, config)
+
+
+def _mean3(image: np.ndarray) -> np.ndarray:
+    """The rounded 3x3 mean, edges mirrored (reflect-101, as OpenCV's default)."""
+    padded = np.pad(image, 1, mode="reflect").astype(np.int64)
+    total = sum(padded[dr: dr + image.shape[0], dc: dc + image.shape[1]]
+                for dr in range(3) for dc in range(3))
+    return ((total + 4) // 9).astype(np.uint8)
+
+
+def _kept_ink(dark: np.ndarray, high: float, low: float, stroke_area: float,
+              config: PreprocessConfig) -> np.ndarray | None:
     strong = dark > high
-    if not strong.any():
+    if not strong.any() and stroke_area == np.inf:
         return None
     _, mask = cv2.threshold(dark, low, 1, cv2.THRESH_BINARY)  # dark > low (uint8 compare)
     lines = _border_lines(mask, config)
@@ -116,7 +145,7 @@ def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np
     centre_y = (cy > config.thin_centre_band * h) & (cy < (1 - config.thin_centre_band) * h)
     inner = labels[round(band_h): h - round(band_h), round(band_w): w - round(band_w)]
     inner_area = np.bincount(inner.ravel(), minlength=count)
-    has_strong = np.bincount(labels[strong], minlength=count) > 0
+    has_strong = (np.bincount(labels[strong], minlength=count) > 0) | (area >= stroke_area)
     # A mark counts if it holds real ink, is no speck and reaches into the box's inner area.
     keep = (
         has_strong

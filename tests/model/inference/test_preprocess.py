@@ -76,6 +76,34 @@ def test_faint_pencil_digit_is_found():
     assert image is not None and image.max() > 0.75
 
 
+def noisy(crop: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, sigma, crop.shape)
+    return np.clip(crop + noise, 0, 255).astype(np.uint8)
+
+
+def shaded(crop: np.ndarray, drop: float) -> np.ndarray:
+    """Paper darkening by `drop` grey levels from left to right (a lamp, a curled page)."""
+    gradient = np.linspace(0, drop, crop.shape[1])[None, :]
+    return np.clip(crop - gradient, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("contrast", [18, 25, 30])
+def test_very_faint_pencil_on_noisy_shaded_paper_is_found_whole(contrast):
+    """Strokes below the fixed minimum contrast are found against the local paper."""
+    seven = draw_seven(blank_box(border_gray=120), ink=PAPER - contrast, thickness=2)
+    image = preprocess(shaded(noisy(seven, 3.0), 30))
+    assert image is not None
+    reference = preprocess(draw_seven(blank_box(border_gray=120), ink=20, thickness=2))
+    assert np.corrcoef((image > 0.3).ravel(), (reference > 0.3).ravel())[0, 1] > 0.6
+
+
+@pytest.mark.parametrize("sigma", [2.0, 4.0, 6.0])
+def test_noisy_shaded_paper_with_a_dark_border_is_blank(sigma):
+    """Paper grain, scanner noise and shading are never ink, however faint ink may be."""
+    for seed in range(5):
+        assert preprocess(shaded(noisy(blank_box(border_gray=90), sigma, seed), 40)) is None
+
+
 def test_tiny_mark_stays_small_instead_of_becoming_digit_sized():
     crop = blank_box()
     cv2.circle(crop, (35, 43), 3, 20, -1)  # a dot in the middle: not a digit
