@@ -23,6 +23,13 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the config's); "
                                                   "same seed, same weights.")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from these weights (fine-tuning) instead of "
+                                       "from scratch.")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Peak learning rate (default: the config's).")
+    ] = None,
 ) -> None:
     """Train a digit-reader CNN on MNIST (through TFDS) and save weights + metadata."""
     import dataclasses
@@ -33,7 +40,11 @@ def train(
     if model not in MODELS:
         raise typer.BadParameter(f"one of {', '.join(MODELS)}", param_hint="--model")
     config = model_config(model)
-    overrides = {"epochs": epochs, "limit_train": limit_train, "seed": seed}
+    if init_from is not None and not init_from.is_file():
+        raise typer.BadParameter(f"{init_from} is not a weights file", param_hint="--init-from")
+    overrides = {"epochs": epochs, "limit_train": limit_train, "seed": seed,
+                 "init_from": str(init_from) if init_from else None,
+                 "peak_learning_rate": learning_rate}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     settings = get_settings()
     shipped = {"full": settings.weights_path, "screen": settings.screen_weights_path,

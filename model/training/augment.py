@@ -28,6 +28,10 @@ class AugmentConfig:
     fade_probability: float = 0.2  # ink not quite saturated: faint strokes after normalising
     fade_range: tuple[float, float] = (0.6, 1.0)
     noise_sigma: float = 0.04
+    # Elastic distortion (Simard et al. 2003): every writer's strokes wobble differently.
+    elastic_probability: float = 0.0
+    elastic_alpha: tuple[float, float] = (20.0, 36.0)  # displacement scale, px
+    elastic_sigma: float = 4.5  # smoothness of the displacement field, px
 
 
 def random_affine(rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
@@ -45,7 +49,19 @@ def random_affine(rng: np.random.Generator, config: AugmentConfig) -> np.ndarray
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
 
 
+def elastic(image: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float
+            ) -> np.ndarray:
+    """Moves each pixel along a smooth random displacement field."""
+    field = rng.uniform(-1, 1, (2, SIDE, SIDE)).astype(np.float32)
+    dx = cv2.GaussianBlur(field[0], (0, 0), sigma) * alpha
+    dy = cv2.GaussianBlur(field[1], (0, 0), sigma) * alpha
+    grid_y, grid_x = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
+    return cv2.remap(image, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderValue=0.0)
+
+
 def augment_one(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    if config.elastic_probability and rng.random() < config.elastic_probability:
+        image = elastic(image, rng, rng.uniform(*config.elastic_alpha), config.elastic_sigma)
     out = cv2.warpAffine(image, random_affine(rng, config), (SIDE, SIDE),
                          flags=cv2.INTER_LINEAR, borderValue=0.0)
     roll = rng.random()

@@ -7,6 +7,7 @@ reader is trained and judged on digits that went through paper, pen and scanner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -36,9 +37,10 @@ def random_style(rng: np.random.Generator) -> InkStyle:
     )
 
 
-def ink_mask(digit28: np.ndarray, height_px: int, width_limit_px: int, stroke_scale: float
-             ) -> np.ndarray:
-    """The digit's ink coverage (float 0..1) scaled to `height_px`, stroke width adjusted."""
+def ink_mask(digit28: np.ndarray, height_px: int, width_limit_px: int, stroke_scale: float,
+             pad: bool = False) -> np.ndarray:
+    """The digit's ink coverage (float 0..1) scaled to `height_px`, stroke width adjusted.
+    `pad` leaves room for a thickened stroke instead of cutting it at the digit's extent."""
     ys, xs = np.nonzero(digit28 > 0)
     if len(ys) == 0:
         return np.zeros((max(height_px, 1), 1), np.float32)
@@ -52,6 +54,8 @@ def ink_mask(digit28: np.ndarray, height_px: int, width_limit_px: int, stroke_sc
     if radius >= 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         op = cv2.dilate if stroke_scale > 0 else cv2.erode
+        if pad and stroke_scale > 0:
+            mask = cv2.copyMakeBorder(mask, radius, radius, radius, radius, cv2.BORDER_CONSTANT)
         thinned = op(mask, kernel)
         # Never erode a stroke away entirely: a thin pen still leaves a line.
         mask = thinned if thinned.max() > 0.5 else mask
@@ -59,13 +63,19 @@ def ink_mask(digit28: np.ndarray, height_px: int, width_limit_px: int, stroke_sc
 
 
 def stamp_digit(canvas: np.ndarray, digit28: np.ndarray, rect_px: tuple[int, int, int, int],
-                rng: np.random.Generator, style: InkStyle | None = None) -> None:
+                rng: np.random.Generator, style: InkStyle | None = None,
+                pen: Pen | None = None) -> None:
     """Draws an MNIST digit (white on black, 28x28) into the box `rect_px` = (x, y, w, h)
-    of `canvas` (grayscale uint8, or 3-channel; dark ink on light paper), in place."""
+    of `canvas` (grayscale uint8, or 3-channel; dark ink on light paper), in place.
+
+    `pen` (optional) changes the stroke itself (pressure, gaps, an outline) and may lay its
+    ink relative to the paper under it (a faint pencil), instead of at `style.ink_gray`."""
     style = style or random_style(rng)
     x, y, w, h = rect_px
     height = max(4, round(h * style.height_fraction))
-    mask = ink_mask(digit28, height, int(w * 0.92), style.stroke_scale)
+    mask = ink_mask(digit28, height, int(w * 0.92), style.stroke_scale, pad=pen is not None)
+    if pen is not None:
+        mask = pen.stroke(mask, rng)
     mh, mw = mask.shape
     left = x + (w - mw) // 2 + round(style.jitter[0] * w)
     top = y + (h - mh) // 2 + round(style.jitter[1] * h)
@@ -78,5 +88,16 @@ def stamp_digit(canvas: np.ndarray, digit28: np.ndarray, rect_px: tuple[int, int
     region = canvas[y0:y1, x0:x1].astype(np.float32)
     if region.ndim == 3:
         alpha = alpha[..., None]
-    inked = region * (1.0 - alpha) + style.ink_gray * alpha
-    canvas[y0:y1, x0:x1] = np.minimum(region, inked).astype(canvas.dtype)
+    if pen is not None and pen.contrast is not None:
+        inked = region - pen.contrast * alpha  # graphite darkens the paper it lies on
+    else:
+        inked = region * (1.0 - alpha) + style.ink_gray * alpha
+    canvas[y0:y1, x0:x1] = np.clip(np.minimum(region, inked), 0, 255).astype(canvas.dtype)
+
+
+class Pen(Protocol):
+    """A writing instrument beyond the plain ballpoint (see model/training/pens.py)."""
+
+    contrast: float | None  # ink this much darker than the paper under it, or None
+
+    def stroke(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...

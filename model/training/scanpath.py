@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from model.training.ink import random_style, stamp_digit
+from model.training.pens import PENS, draw_pen
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,15 @@ class ScanPathConfig:
     jpeg_quality: tuple[int, int] = (35, 92)
     speck_rate: float = 0.8  # mean number of dust specks per box
     stray_mark_probability: float = 0.15  # a faint pencil touch or eraser rest in the box
+    # Pens beyond the ballpoint (model/training/pens.py): the share of digits drawn with one
+    # of `pens`. Zero draws nothing extra, so a set made without pens stays the same.
+    pen_probability: float = 0.0
+    pens: tuple[str, ...] = PENS
 
 
 DEFAULT_SCAN_PATH = ScanPathConfig()  # wide ranges: what training prepares the reader for
+# Training draws a share of its scan-path digits with the unusual pens as well.
+TRAINING_SCAN_PATH = ScanPathConfig(pen_probability=0.35)
 
 # The crops scangrade's own pipeline cuts: 7.5 x 9.5 mm boxes at 6 px/mm with 1.5 mm margin
 # (printer scale 0.9-1.05), alignment within ~0.3 mm, an office scanner's blur, noise and
@@ -96,9 +103,11 @@ def render_box_crop(digit28: np.ndarray | None, rng: np.random.Generator,
     _specks(canvas, rng, config.speck_rate)
     if rng.random() < config.stray_mark_probability:
         _stray_mark(canvas, rng)
-    style = random_style(rng)
+    style, pen = random_style(rng), None
+    if config.pen_probability and rng.random() < config.pen_probability:
+        style, pen = draw_pen(str(rng.choice(config.pens)), style, rng)
     if digit28 is not None:
-        stamp_digit(canvas, digit28, (margin, margin, box_w, box_h), rng, style)
+        stamp_digit(canvas, digit28, (margin, margin, box_w, box_h), rng, style, pen)
 
     sigma = rng.uniform(*config.blur_sigma)
     if sigma > 0.3:
@@ -107,7 +116,8 @@ def render_box_crop(digit28: np.ndarray | None, rng: np.random.Generator,
     crop = np.clip(canvas, 0, 255).astype(np.uint8)
     # Black-and-white scanning keeps dark ink only; a faint pencil would vanish entirely,
     # which no reader can undo, so those are not simulated.
-    if rng.random() < config.binarise_probability and style.ink_gray < config.binarise_max_ink:
+    dark_ink = style.ink_gray < config.binarise_max_ink and (pen is None or pen.contrast is None)
+    if rng.random() < config.binarise_probability and dark_ink:
         level = rng.uniform(0.55, 0.85) * paper
         crop = np.where(crop < level, 0, 255).astype(np.uint8)
     if rng.random() < config.jpeg_probability:

@@ -1,10 +1,16 @@
 """Training the digit reader: config as data, pure jitted steps, I/O at the edges.
 
 Data: MNIST train (through TFDS) split into train and validation; each epoch mixes
-  * clean MNIST digits (1s and 7s partly restyled the continental way), augmented;
-  * the same kind of digits drawn into scanned boxes and brought back by the reader's own
-    preprocessing (the scan path), lightly augmented;
+  * clean MNIST digits (1s and 7s partly restyled the continental way, a share of 0, 1, 5,
+    7, 8 and 9 redrawn in forms MNIST's writers rarely used), augmented, some elastically;
+  * the same kind of digits drawn into scanned boxes, a share with unusual pens (faint
+    pencil, skipping fine-liner, marker, outlined or hatched strokes), and brought back by
+    the reader's own preprocessing (the scan path), lightly augmented;
+  * training digits handed to the reader as they are (inverted 28x28), through the same
+    preprocessing;
   * blank boxes whose specks, stray marks and border remnants survived preprocessing.
+A run may start from earlier weights (`init_from`) to fine-tune on new data instead of
+training from scratch.
 The epoch with the best validation accuracy is kept; a softmax temperature fitted on the
 validation set makes the confidences calibrated.
 """
@@ -23,13 +29,19 @@ import numpy as np
 import optax
 from flax import nnx
 
-from model.inference.checkpoint import save_weights
+from model.inference.checkpoint import load_weights, save_weights
 from model.inference.classes import BLANK
 from model.inference.cnn import CnnConfig, DigitCnn
 from model.inference.preprocess import preprocess_batch
 from model.training.augment import AugmentConfig, augment_batch
 from model.training.data import MnistLoader, data_fingerprint, mnist_loader
-from model.training.scanpath import DEFAULT_SCAN_PATH, ScanPathConfig, render_box_crop
+from model.training.forms import apply_forms
+from model.training.scanpath import (
+    DEFAULT_SCAN_PATH,
+    TRAINING_SCAN_PATH,
+    ScanPathConfig,
+    render_box_crop,
+)
 from model.training.styles import apply_regional_styles
 from scangrade.config.reader import ReaderSettings
 
@@ -45,10 +57,14 @@ class TrainConfig:
     seed: int = 0
     validation_size: int = 5000
     scan_path_digits: int = 40000  # training digits also drawn through the scan path
+    scan_path: ScanPathConfig = TRAINING_SCAN_PATH
+    raw_digits: int = 20000  # training digits read as given (inverted 28x28) via preprocessing
+    form_probability: float = 0.2  # share of 0, 1, 5, 7, 8, 9 redrawn in another form
     blank_candidates: int = 30000  # empty boxes rendered; those preprocessing keeps are used
     limit_train: int | None = None  # for smoke tests: use only this many training digits
     cnn: CnnConfig = field(default_factory=CnnConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(elastic_probability=0.3))
+    init_from: str | None = None  # weights file to start from (fine-tuning); None: scratch
     light_augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         rotation_deg=5.0, scale=(0.95, 1.03), shear=0.08, shift_px=1.0, thicken_probability=0.05,
         thin_probability=0.05, blur_probability=0.05, fade_probability=0.05))
@@ -120,15 +136,25 @@ def build_datasets(config: TrainConfig, mnist: MnistLoader, log=print) -> Datase
     n_scan = min(config.scan_path_digits, len(train_x))
     pick = rng.choice(len(train_x), n_scan, replace=False)
     styled = apply_regional_styles(train_x[pick], train_y[pick], rng)
-    scan_x, src = scan_path_images(styled, n_scan, rng)
+    styled = apply_forms(styled, train_y[pick], rng, config.form_probability)
+    scan_x, src = scan_path_images(styled, n_scan, rng, config.scan_path)
     scan_y = train_y[pick][src]
+    n_raw = min(config.raw_digits, len(train_x))
+    raw_pick = rng.choice(len(train_x), n_raw, replace=False)
+    raw_x, raw_blank = preprocess_batch(list(255 - train_x[raw_pick]))
+    kept = f"{len(scan_x)}/{n_scan} digits kept, {(~raw_blank).sum()}/{n_raw} read as given"
+    scan_x = np.concatenate([scan_x, raw_x[~raw_blank]])
+    scan_y = np.concatenate([scan_y, train_y[raw_pick][~raw_blank]])
     n_blank = config.blank_candidates if not config.limit_train else config.limit_train // 4
     blank_x, _ = scan_path_images(None, n_blank, rng, config.blank_scan_path)
-    log(f"scan path: {len(scan_x)}/{n_scan} digits kept, {len(blank_x)}/{n_blank} blank boxes "
-        f"needed the blank class ({time.time() - started:.0f} s)")
+    log(f"scan path: {kept}, {len(blank_x)}/{n_blank} blank boxes needed the blank class "
+        f"({time.time() - started:.0f} s)")
 
     val_digits, val_labels = images[val_idx], labels[val_idx]
-    val_scan, val_src = scan_path_images(val_digits, len(val_digits), rng)
+    # Validation (best epoch, temperature) includes the new forms and pens, so confidences
+    # are calibrated on them too, not only on clean MNIST.
+    val_styled = apply_forms(val_digits, val_labels, rng, config.form_probability)
+    val_scan, val_src = scan_path_images(val_styled, len(val_digits), rng, config.scan_path)
     val_x = np.concatenate([val_digits.astype(np.float32) / 255.0, val_scan])
     val_y = np.concatenate([val_labels, val_labels[val_src]])
     return Datasets(train_x, train_y, scan_x, scan_y, blank_x, val_x, val_y)
@@ -137,7 +163,9 @@ def build_datasets(config: TrainConfig, mnist: MnistLoader, log=print) -> Datase
 def epoch_arrays(data: Datasets, config: TrainConfig, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's shuffled, augmented images and labels."""
-    clean = apply_regional_styles(data.clean_x, data.clean_y, rng).astype(np.float32) / 255.0
+    styled = apply_regional_styles(data.clean_x, data.clean_y, rng)
+    clean = apply_forms(styled, data.clean_y, rng, config.form_probability)
+    clean = clean.astype(np.float32) / 255.0
     parts_x = [augment_batch(clean, rng, config.augment),
                augment_batch(data.scan_x, rng, config.light_augment),
                augment_batch(data.blank_x, rng, config.light_augment)]
@@ -197,6 +225,13 @@ def train_and_save(config: TrainConfig, weights_path: Path, settings: ReaderSett
     data = build_datasets(config, mnist_loader(settings), log)
     rng = np.random.default_rng(config.seed + 1)
     model = DigitCnn(config.cnn, rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 2))
+    started_from = None
+    if config.init_from:
+        start, start_meta = load_weights(Path(config.init_from))
+        nnx.update(model, nnx.state(start, nnx.Any(nnx.Param, nnx.BatchStat)))
+        started_from = {key: start_meta.get(key) for key in
+                        ("trained_at", "train_seconds", "best_epoch", "validation_accuracy")}
+        started_from["epochs"] = (start_meta.get("train_config") or {}).get("epochs")
     samples = len(data.clean_x) + len(data.scan_x) + len(data.blank_x)
     steps_per_epoch = samples // config.batch_size
     total_steps = config.epochs * steps_per_epoch
@@ -241,6 +276,8 @@ def train_and_save(config: TrainConfig, weights_path: Path, settings: ReaderSett
         "validation_accuracy": best["accuracy"],
         "history": history,
         "train_seconds": round(time.time() - started, 1),
+        # Fine-tuned: the weights it started from (their own training time adds to this run's).
+        "started_from": started_from,
         "data": {"source": "tensorflow-datasets mnist 3.0.1",
                  "train_sha256": data_fingerprint("train", settings),
                  "test_sha256": data_fingerprint("test", settings)},

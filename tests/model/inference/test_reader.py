@@ -298,8 +298,13 @@ def test_screen_can_be_switched_off_by_environment(monkeypatch):
     assert not reader.cascade and reader.ensemble_metadata == []
 
 
+# What `scangrade train --init-from W --epochs N --learning-rate R` changes in a config.
+FINE_TUNING_FIELDS = ("init_from", "epochs", "peak_learning_rate")
+
+
 def test_shipped_weights_were_trained_with_the_configs_train_uses():
-    """`scangrade train --model M` retrains what is shipped (format 1's cnn config aside)."""
+    """`scangrade train --model M` retrains what is shipped on the same data (format 1's cnn
+    config aside); weights fine-tuned from earlier ones say so and from what."""
     import dataclasses
 
     from model.training.train import model_config
@@ -307,8 +312,13 @@ def test_shipped_weights_were_trained_with_the_configs_train_uses():
     shipped = {"full": settings.weights_path, "second": settings.ensemble_weights_paths[0],
                "screen": settings.screen_weights_path}
     for model, path in shipped.items():
-        stored = json.loads(Path(path).with_suffix(".json").read_text())["train_config"]
+        metadata = json.loads(Path(path).with_suffix(".json").read_text())
+        stored = metadata["train_config"]
         config = json.loads(json.dumps(dataclasses.asdict(model_config(model))))
         if model == "second":  # format 1 named five channel counts
             stored.pop("cnn"), config.pop("cnn")
+        if stored.get("init_from"):
+            assert metadata["started_from"]["trained_at"], model
+            for name in FINE_TUNING_FIELDS:
+                stored.pop(name), config.pop(name)
         assert stored == config, model

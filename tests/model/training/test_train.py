@@ -33,3 +33,28 @@ def test_same_seed_same_weights(tmp_path: Path):
         assert a.files == b.files
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_elastic_distortion_moves_strokes_but_keeps_ink():
+    from model.training.augment import elastic
+
+    image = np.zeros((28, 28), np.float32)
+    image[6:22, 12:16] = 1.0
+    moved = elastic(image, np.random.default_rng(0), alpha=30.0, sigma=4.5)
+    assert not np.allclose(moved, image)
+    assert abs(moved.sum() - image.sum()) < 0.35 * image.sum()
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_says_so(tmp_path: Path):
+    import dataclasses
+
+    first = train_and_save(TINY, tmp_path / "a.npz", get_settings(), log=lambda _: None)
+    tuned = dataclasses.replace(TINY, init_from=str(tmp_path / "a.npz"), peak_learning_rate=0.0)
+    meta = train_and_save(tuned, tmp_path / "b.npz", get_settings(), log=lambda _: None)
+    assert meta["started_from"]["trained_at"] == first["trained_at"]
+    # With a zero learning rate only BatchNorm statistics move: the weights are the start's.
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        kernels = [key for key in a.files if "kernel" in key]
+        assert kernels
+        for key in kernels:
+            np.testing.assert_allclose(a[key], b[key], atol=1e-6)
