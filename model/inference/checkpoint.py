@@ -88,7 +88,10 @@ def load_weights(weights_path: Path) -> tuple[DigitCnn, dict[str, Any]]:
                                   for k, v in cnn.items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"weights metadata has no valid 'cnn' config: {exc}") from None
-    model = DigitCnn(cnn_config, rngs=nnx.Rngs(0))
+    # Only the shapes: building the model for real runs every initializer as its own compiled
+    # op, seconds of start-up for values the stored arrays replace at once.
+    model = nnx.eval_shape(lambda: DigitCnn(cnn_config, rngs=nnx.Rngs(0)))
+    model.dropout = nnx.Dropout(cnn_config.dropout)  # no random state: inference only
     state = _weights_state(model)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
     try:
@@ -102,9 +105,10 @@ def load_weights(weights_path: Path) -> tuple[DigitCnn, dict[str, Any]]:
         key = jax.tree_util.keystr(path)
         if key not in arrays:
             raise WeightsError(f"{weights_path}: missing array {key}")
-        if arrays[key].shape != np.shape(leaf):
+        if arrays[key].shape != tuple(leaf.shape):
             raise WeightsError(
-                f"{weights_path}: {key} has shape {arrays[key].shape}, model needs {np.shape(leaf)}"
+                f"{weights_path}: {key} has shape {arrays[key].shape}, model needs "
+                f"{tuple(leaf.shape)}"
             )
         new_leaves.append(arrays[key])
     nnx.update(model, jax.tree_util.tree_unflatten(treedef, new_leaves))
