@@ -1,4 +1,6 @@
-"""PDF pages to greyscale images with poppler, a chunk of pages at a time.
+"""PDF pages to greyscale images, a chunk of pages at a time: a page that is one embedded
+JPEG is decoded straight from it (worker.scan.embedded, setting decode_jpeg_directly),
+every other page is rendered by poppler.
 
 The file was checked first (worker.scan.pdf). Page problems (a page too large to rasterize, a
 page poppler cannot render) become a `RasterPage` with `error` set, so one bad page never
@@ -7,6 +9,7 @@ stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import subprocess
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from scangrade.config.scan import ScanSettings
+from worker.scan.embedded import DirectPage, decode_page, direct_plans, opened
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
@@ -93,15 +97,34 @@ def page_dpi(size_pt: tuple[float, float], settings: ScanSettings) -> int | str:
     )
 
 
+@dataclass
+class DirectPages:
+    """The pages of an open PDF that are decoded from their JPEG instead of rendered."""
+
+    pdf: object  # pikepdf.Pdf, open while pages are decoded
+    plans: dict[int, DirectPage]
+
+    def decode(self, number: int, dpi: int) -> np.ndarray | None:
+        plan = self.plans.get(number)
+        if plan is None:
+            return None
+        try:
+            return decode_page(self.pdf, plan, dpi)
+        except Exception:  # poppler renders it instead, and says what is wrong if anything
+            log.info("page %d: direct decoding failed", number, exc_info=True)
+            return None
+
+
 def rasterize_pages(
     info: PdfInfo, first_page: int, last_page: int, settings: ScanSettings,
-    sizes: dict[int, tuple[float, float]] | None = None,
+    sizes: dict[int, tuple[float, float]] | None = None, direct: DirectPages | None = None,
 ) -> list[RasterPage]:
     """Rasterize pages first_page..last_page (1-based, inclusive) into greyscale arrays.
 
-    Consecutive pages sharing a DPI go through one pdftoppm call; when a call fails, its pages
-    are retried one by one so that only the page poppler cannot render gets an error.
-    `sizes` (from page_sizes_pt) saves a pdfinfo call when the caller has them already.
+    Pages `direct` plans are decoded from their JPEG (falling back to poppler if that
+    fails). Consecutive other pages sharing a DPI go through one pdftoppm call; when a call
+    fails, its pages are retried one by one so that only the page poppler cannot render gets
+    an error. `sizes` (from page_sizes_pt) saves a pdfinfo call when the caller has them.
     """
     if sizes is None:
         sizes = page_sizes_pt(info, first_page, last_page)
@@ -116,12 +139,16 @@ def rasterize_pages(
     run: list[int] = []
     run_dpi: int | None = None
     for number, dpi in [*plans, (0, "")]:  # sentinel flushes the last run
-        if run and dpi != run_dpi:
+        image = direct.decode(number, dpi) if direct and isinstance(dpi, int) else None
+        if run and (dpi != run_dpi or image is not None):
             pages.extend(_rasterize_run(info.rendered, run, run_dpi, settings))
             run = []
         if isinstance(dpi, str):
             if number:
                 pages.append(RasterPage(number=number, dpi=settings.dpi, image=None, error=dpi))
+            continue
+        if image is not None:
+            pages.append(RasterPage(number, dpi, image))
             continue
         run.append(number)
         run_dpi = dpi
@@ -171,6 +198,28 @@ def iter_chunks(
     """Rasterized pages in chunks of `chunk_pages`, made one at a time as they are asked for."""
     first, last = page_range(info, first_page, last_page)
     sizes = page_sizes_pt(info, first, last)
-    for start in range(first, last + 1, settings.chunk_pages):
-        yield rasterize_pages(info, start, min(last, start + settings.chunk_pages - 1), settings,
-                              sizes)
+    with _direct_pages(info, first, last, settings) as direct:
+        for start in range(first, last + 1, settings.chunk_pages):
+            yield rasterize_pages(info, start, min(last, start + settings.chunk_pages - 1),
+                                  settings, sizes, direct)
+
+
+@contextlib.contextmanager
+def _direct_pages(info: PdfInfo, first: int, last: int, settings: ScanSettings
+                  ) -> Iterator[DirectPages | None]:
+    """The file opened once for direct decoding, or None (setting off, or unreadable here:
+    poppler renders every page then)."""
+    if not settings.decode_jpeg_directly:
+        yield None
+        return
+    try:
+        context = opened(info.rendered)
+        pdf = context.__enter__()
+    except Exception:
+        log.info("%s: pages rendered by poppler only", info.path.name, exc_info=True)
+        yield None
+        return
+    try:
+        yield DirectPages(pdf, direct_plans(pdf, first, last))
+    finally:
+        context.__exit__(None, None, None)
