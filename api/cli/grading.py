@@ -34,6 +34,30 @@ def register(groups: CommandGroups) -> None:
     groups.root.command("grade")(grade)
     groups.root.command("regrade")(regrade)
     groups.eval.command("grading")(eval_grading)
+    groups.bench.command("grade")(bench_grade)
+
+
+def bench_grade(
+    students: Annotated[int, typer.Option(min=1, help="Students (one page each) in the class.")
+                        ] = 300,
+    repeats: Annotated[int, typer.Option(min=1, help="Interleaved runs of each command.")] = 3,
+    cores: Annotated[int, typer.Option(min=1, help="CPUs the runs are pinned to.")] = 2,
+    memory_pages: Annotated[list[int] | None, typer.Option(
+        help="Page counts whose peak memory is measured (repeatable; default 10 and 2000).")
+    ] = None,
+    work_dir: Annotated[Path | None, typer.Option(
+        help="Folder for the synthetic class (kept and reused; default: the system's "
+             "temporary folder).")] = None,
+) -> None:
+    """`scangrade grade` as a teacher runs it, start to finish, next to bare pdftoppm on the
+    same class PDF; start-up and peak memory of the whole process tree (JSON)."""
+    from scangrade.settings import get_settings
+    from worker.measure.bench_grade import bench_grade as run
+
+    report = run(get_settings(), students=students, repeats=repeats, cores=cores,
+                 memory_pages=tuple(memory_pages) if memory_pages else (10, 2000),
+                 work_dir=work_dir, log=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(report, indent=2))
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
