@@ -28,6 +28,7 @@ from worker.grading.marked_pages import (
     header,
     label,
     outline,
+    pdf_canvas,
     start_page,
     wrapped,
 )
@@ -122,7 +123,7 @@ def write_graded_sheets(book: Gradebook, out_dir: Path, images: PageImages) -> l
         if name in names:  # two sheets read as one student: keep both, apart
             name = name.removesuffix(".pdf") + f"-copy-{s.copy}.pdf"
         names.append(name)
-        canvas = Canvas(str(staging / name), invariant=True, pageCompression=1)
+        canvas = pdf_canvas(staging / name)
         canvas.setTitle(f"{book.exam.layout.name}: {s.name or s.student_id or s.copy}")
         canvas.setAuthor("scangrade")
         _draw_student(canvas, s, book.exam, images)

@@ -36,6 +36,7 @@ from worker.grading.marked_pages import (
     header,
     label,
     outline,
+    pdf_canvas,
     start_page,
     wrapped,
 )
@@ -238,8 +239,7 @@ def write_review_pdf(book: Gradebook, pages: list[PageResult], path: Path, image
                      ) -> int:
     """Writes review.pdf; returns its number of scanned pages (the legend page aside)."""
     plan = plan_pages(book, pages)
-    # invariant: no date or random id, so the same grading gives a byte-identical PDF
-    canvas = Canvas(str(path), invariant=True, pageCompression=1)
+    canvas = pdf_canvas(path)
     canvas.setTitle(f"scangrade review: {book.exam.layout.name}")
     canvas.setAuthor("scangrade")
     _legend_page(canvas, book, plan)
