@@ -1,9 +1,11 @@
 """One scan file (a PDF or an image file) -> one PageResult per page: rasterize or decode a
 chunk, align and crop every page, read all crops of the chunk in one reader batch.
 
-`read_pages` is the pure per-chunk step (page images in, results out); `read_scan` adds the
-inspected file: it rasterizes (pdftoppm, its own process) or decodes the next chunk in a
-background thread while the current one is aligned and read, so on 2 cores the two overlap.
+`read_pages` is the pure per-chunk step (page images in, results out): `plan_pages` aligns
+and crops, `read_plans` reads all crops of the chunk in one batch. `read_scan` adds the
+inspected file: a background thread rasterizes (pdftoppm, its own process) or decodes the next
+chunk and aligns and crops its pages while the current chunk is read, so on 2 cores the
+reader's CNNs and the alignment's OpenCV calls (both outside the GIL) overlap.
 At most two chunks of page images are held at any time, whatever the page count. Several
 files and page ranges across them: worker.scan.scans.
 
@@ -68,14 +70,19 @@ def read_scan(
     first, last = checked_range(info.n_pages, first_page, last_page, whose)
     total, done = last - first + 1, 0
     chunks = iter_page_chunks(info, settings, first, last)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasterize") as ahead:
-        pending = ahead.submit(next, chunks, None)
+
+    def prepared() -> list[_PagePlan] | None:
+        pages = next(chunks, None)
+        return None if pages is None else plan_pages(pages, layouts, settings, previews)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as ahead:
+        pending = ahead.submit(prepared)
         while True:
-            pages = pending.result()
-            if pages is None:
+            plans = pending.result()
+            if plans is None:
                 break
-            pending = ahead.submit(next, chunks, None)  # the next chunk, while this one is read
-            for result in read_pages(pages, layouts, reader, settings, previews):
+            pending = ahead.submit(prepared)  # the next chunk, while this one is read
+            for result in read_plans(plans, reader):
                 done += 1
                 yield _checked(result, info)
             if progress is not None:
@@ -107,7 +114,17 @@ def read_pages(
     """Align and crop every page, read all their crops in one batch, and assemble results.
 
     A page that fails anywhere becomes status `error` with the reason; the others go on."""
-    plans = [_plan_page(page, layouts, settings, previews) for page in pages]
+    return read_plans(plan_pages(pages, layouts, settings, previews), reader)
+
+
+def plan_pages(pages: Sequence[RasterPage], layouts: Mapping[str, Layout],
+               settings: ScanSettings, previews: PreviewSink | None = None) -> list[_PagePlan]:
+    """Every page aligned and its boxes cut out (or its status and why not)."""
+    return [_plan_page(page, layouts, settings, previews) for page in pages]
+
+
+def read_plans(plans: Sequence[_PagePlan], reader) -> list[PageResult]:
+    """All crops of the planned pages read in one batch; the pages' results."""
     crops = [crop.image for plan in plans for crop in plan.crops]
     if crops:
         try:
