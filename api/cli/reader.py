@@ -87,7 +87,22 @@ def bench_reader(
     typer.echo(json.dumps(run(get_settings(), seconds_per_size=seconds), indent=2))
 
 
+def warm_up() -> None:
+    """Compile what a first grading would: the preprocessing kernels and the reader's CNNs at
+    every batch size, into the caches on disk, so the first run after installing is as fast
+    as later ones (`make setup` runs this)."""
+    import time
+
+    from model.inference.reader import DigitReader
+    from scangrade.settings import get_settings
+
+    started = time.perf_counter()
+    DigitReader.load(get_settings()).warm_up()
+    typer.echo(f"reader compiled and cached in {time.perf_counter() - started:.1f} s")
+
+
 def register(groups: CommandGroups) -> None:
+    groups.root.command("warm-up")(warm_up)
     groups.root.command("train")(train)
     groups.eval.command("reader")(eval_reader)
     groups.bench.command("reader")(bench_reader)

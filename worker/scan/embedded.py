@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,14 +44,6 @@ class DirectPage:
     flip_cols: bool
     page_size_pt: tuple[float, float]  # as rendered (the page's /Rotate applied)
     rotate: int  # the page's /Rotate, clockwise degrees, a multiple of 90
-
-
-@contextmanager
-def opened(path: Path) -> Iterator[pikepdf.Pdf]:
-    import pikepdf
-
-    with pikepdf.open(path) as pdf:
-        yield pdf
 
 
 def direct_plans(pdf: pikepdf.Pdf, first: int, last: int) -> dict[int, DirectPage]:
@@ -155,7 +144,8 @@ def _plain_jpeg(image: pikepdf.Stream) -> bool:
 
 
 def rendered_size(size_pt: tuple[float, float], dpi: int) -> tuple[int, int]:
-    """(width, height) in pixels of a page rendered at `dpi`, as pdftoppm rounds them."""
+    """(width, height) in pixels of a page rendered at `dpi`, rounded up as pdftoppm does
+    (a side of an exact number of pixels poppler may make one larger)."""
     return (math.ceil(size_pt[0] / POINTS_PER_INCH * dpi),
             math.ceil(size_pt[1] / POINTS_PER_INCH * dpi))
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from scangrade.config.scan import ScanSettings
-from worker.scan.embedded import DirectPage, decode_page, direct_plans, opened
+from worker.scan.embedded import DirectPage, decode_page, direct_plans
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
@@ -212,14 +212,13 @@ def _direct_pages(info: PdfInfo, first: int, last: int, settings: ScanSettings
     if not settings.decode_jpeg_directly:
         yield None
         return
+    import pikepdf
+
     try:
-        context = opened(info.rendered)
-        pdf = context.__enter__()
+        pdf = pikepdf.open(info.rendered)
     except Exception:
         log.info("%s: pages rendered by poppler only", info.path.name, exc_info=True)
         yield None
         return
-    try:
+    with pdf:
         yield DirectPages(pdf, direct_plans(pdf, first, last))
-    finally:
-        context.__exit__(None, None, None)

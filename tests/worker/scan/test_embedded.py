@@ -132,3 +132,40 @@ def test_a_damaged_jpeg_is_left_to_poppler(tmp_path):
     with pikepdf.open(tmp_path / "page.pdf") as pdf:
         plans = direct_plans(pdf, 1, 1)
         assert decode_page(pdf, plans[1], DPI) is None
+
+
+def test_sample_scans_decoded_directly_match_poppler_page_for_page(repo_root):
+    """The sample class (colour and grey JPEG scans, landscape and portrait) both ways."""
+    from scangrade.settings import Settings
+    from worker.scan.pdf import inspect_pdf
+    from worker.scan.rasterize import iter_chunks
+
+    settings = Settings()
+    info = inspect_pdf(repo_root / "samples" / "scans.pdf", settings)
+    with pikepdf.open(info.rendered) as pdf:
+        assert len(direct_plans(pdf, 1, info.n_pages)) == info.n_pages
+    direct_pages = [p for chunk in iter_chunks(info, settings, 1, 4) for p in chunk]
+    poppler_settings = Settings(decode_jpeg_directly=False)
+    rendered = [p for chunk in iter_chunks(info, poppler_settings, 1, 4) for p in chunk]
+    for ours, theirs in zip(direct_pages, rendered, strict=True):
+        assert ours.number == theirs.number and ours.dpi == theirs.dpi
+        # poppler rounds a side that is an exact number of pixels either way
+        assert np.abs(np.subtract(ours.image.shape, theirs.image.shape)).max() <= 1
+        rows, cols = np.minimum(ours.image.shape, theirs.image.shape)
+        difference = ours.image[:rows, :cols].astype(int) - theirs.image[:rows, :cols]
+        assert np.abs(difference).mean() < 2.0
+
+
+def test_a_page_whose_jpeg_fails_is_rendered_by_poppler(tmp_path):
+    from scangrade.settings import Settings
+    from worker.scan.pdf import inspect_pdf
+    from worker.scan.rasterize import iter_chunks
+
+    jpeg_pdf(tmp_path / "page.pdf", PLACEMENTS["upright"])
+    with pikepdf.open(tmp_path / "page.pdf", allow_overwriting_input=True) as pdf:
+        image = pdf.pages[0].Resources.XObject.Im0
+        image.Width = 1000  # the JPEG says otherwise: not decoded directly
+        pdf.save(tmp_path / "page.pdf")
+    settings = Settings()
+    (page,) = next(iter_chunks(inspect_pdf(tmp_path / "page.pdf", settings), settings))
+    assert page.error is None and page.image.shape == poppler(tmp_path / "page.pdf").shape
