@@ -23,6 +23,9 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the config's); "
                                                   "same seed, same weights.")] = None,
+    recipe: Annotated[str, typer.Option(
+        help="shipped: how model/weights/ was trained; styles: adds the handwriting MNIST "
+             "lacks (digit forms, pens, elastic distortion, the faint pass).")] = "shipped",
     init_from: Annotated[
         Path | None, typer.Option(help="Start from these weights (fine-tuning) instead of "
                                        "from scratch.")
@@ -34,12 +37,14 @@ def train(
     """Train a digit-reader CNN on MNIST (through TFDS) and save weights + metadata."""
     import dataclasses
 
-    from model.training.train import MODELS, model_config, train_and_save
+    from model.training.train import MODELS, RECIPES, model_config, train_and_save
     from scangrade.settings import get_settings
 
     if model not in MODELS:
         raise typer.BadParameter(f"one of {', '.join(MODELS)}", param_hint="--model")
-    config = model_config(model)
+    if recipe not in RECIPES:
+        raise typer.BadParameter(f"one of {', '.join(RECIPES)}", param_hint="--recipe")
+    config = model_config(model, recipe)
     if init_from is not None and not init_from.is_file():
         raise typer.BadParameter(f"{init_from} is not a weights file", param_hint="--init-from")
     overrides = {"epochs": epochs, "limit_train": limit_train, "seed": seed,

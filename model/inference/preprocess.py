@@ -55,7 +55,10 @@ class PreprocessConfig:
     # pencil pressed lightly): on the crop averaged over 3x3 pixels, darkness against the
     # brightest paper within this share of the side; ink where it stands out of the paper's
     # own noise by these many spreads (median minus 16th percentile of that darkness), and
-    # by at least these contrasts.
+    # by at least these contrasts. Off unless the reader's CNNs were trained with it: the
+    # faint marks it finds in empty boxes are new to CNNs that were not (the `styles`
+    # training recipe uses it; `scangrade eval reader` measures both).
+    faint_pass: bool = False
     faint_paper_window: float = 0.25
     faint_min_contrast: int = 10
     faint_low_contrast: int = 6

@@ -38,6 +38,7 @@ CONFIG_FIELDS = (
     "min_ink_area",
     "min_digit_extent",
     "ink_percentile",
+    "faint_pass",
     "faint_paper_window",
     "faint_min_contrast",
     "faint_low_contrast",
@@ -62,12 +63,13 @@ SPECK_AREA = 13
 MIN_INK_AREA = 14
 MIN_DIGIT_EXTENT = 15
 INK_PERCENTILE = 16
-FAINT_PAPER_WINDOW = 17
-FAINT_MIN_CONTRAST = 18
-FAINT_LOW_CONTRAST = 19
-FAINT_HIGH_SPREADS = 20
-FAINT_LOW_SPREADS = 21
-FAINT_STROKE_AREA = 22
+FAINT_PASS = 17
+FAINT_PAPER_WINDOW = 18
+FAINT_MIN_CONTRAST = 19
+FAINT_LOW_CONTRAST = 20
+FAINT_HIGH_SPREADS = 21
+FAINT_LOW_SPREADS = 22
+FAINT_STROKE_AREA = 23
 
 
 @_jit
@@ -393,6 +395,8 @@ def _digit_ink(gray: np.ndarray, p: np.ndarray, ink: np.ndarray) -> bool:
     low = max(p[LOW_CONTRAST], high * p[LOW_FRACTION])
     if _kept_ink(dark, high, low, np.inf, p, ink):
         return True
+    if not p[FAINT_PASS]:
+        return False
     # What that pass already judged (dark borders, specks and marks, with their blurred
     # edges) is no faint stroke: the faint pass sees only the rest.
     judged = np.empty((rows, cols), np.uint8)

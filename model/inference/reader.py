@@ -15,6 +15,7 @@ as accurate as the full stage alone, its CNN time 2-3x less (see
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,7 +205,10 @@ class DigitReader:
             ensemble_paths = settings.ensemble_weights_paths if path is None else ()
         ensemble = [load_weights(Path(other)) for other in ensemble_paths]
         threshold = settings.screen_threshold or settings.confidence_threshold
+        preprocess_config = dataclasses.replace(DEFAULT_CONFIG,
+                                                faint_pass=settings.preprocess_faint_pass)
         return cls(model, metadata, batch_sizes=settings.reader_batch_sizes,
+                   preprocess_config=preprocess_config,
                    preprocess_threads=settings.preprocess_threads,
                    pipeline_crops=settings.reader_pipeline_crops, screen=screen,
                    screen_threshold=threshold, ensemble=ensemble,

@@ -14,6 +14,7 @@ form); the eval sets use MNIST test digits.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import cv2
@@ -242,11 +243,12 @@ def apply_forms(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator
                 probability: float) -> np.ndarray:
     """Redraws `probability` of the digits that have a form (0, 1, 5, 7, 8, 9) in it."""
     out = images.copy()
+    if probability <= 0:
+        return out  # draws nothing from `rng`: runs without forms stay as they were
     for digit, form in FORMS.values():
         for i in np.nonzero(labels == digit)[0]:
             if rng.random() < probability:
-                try:
+                # a digit too odd for the form stays as its writer made it
+                with contextlib.suppress(ValueError, IndexError, cv2.error):
                     out[i] = form(images[i], rng)
-                except (ValueError, IndexError, cv2.error):
-                    pass  # a digit too odd for the form stays as its writer made it
     return out

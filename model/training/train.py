@@ -1,16 +1,17 @@
 """Training the digit reader: config as data, pure jitted steps, I/O at the edges.
 
 Data: MNIST train (through TFDS) split into train and validation; each epoch mixes
-  * clean MNIST digits (1s and 7s partly restyled the continental way, a share of 0, 1, 5,
-    7, 8 and 9 redrawn in forms MNIST's writers rarely used), augmented, some elastically;
-  * the same kind of digits drawn into scanned boxes, a share with unusual pens (faint
-    pencil, skipping fine-liner, marker, outlined or hatched strokes), and brought back by
-    the reader's own preprocessing (the scan path), lightly augmented;
-  * training digits handed to the reader as they are (inverted 28x28), through the same
-    preprocessing;
+  * clean MNIST digits (1s and 7s partly restyled the continental way), augmented;
+  * the same kind of digits drawn into scanned boxes and brought back by the reader's own
+    preprocessing (the scan path), lightly augmented;
   * blank boxes whose specks, stray marks and border remnants survived preprocessing.
-A run may start from earlier weights (`init_from`) to fine-tune on new data instead of
-training from scratch.
+The `styles` recipe (`model_config(model, "styles")`) adds the handwriting MNIST lacks: a
+share of 0, 1, 5, 7, 8 and 9 redrawn in other forms, elastic distortion, unusual pens in
+the scan path (faint pencil, skipping fine-liner, marker, outlined or hatched strokes),
+training digits handed to preprocessing as they are (inverted 28x28), and preprocessing's
+faint pass; its validation set (best epoch, temperature) holds those forms and pens too.
+A run may start from earlier weights (`init_from`) to fine-tune instead of training from
+scratch.
 The epoch with the best validation accuracy is kept; a softmax temperature fitted on the
 validation set makes the confidences calibrated.
 """
@@ -32,7 +33,7 @@ from flax import nnx
 from model.inference.checkpoint import load_weights, save_weights
 from model.inference.classes import BLANK
 from model.inference.cnn import CnnConfig, DigitCnn
-from model.inference.preprocess import preprocess_batch
+from model.inference.preprocess import DEFAULT_CONFIG, PreprocessConfig, preprocess_batch
 from model.training.augment import AugmentConfig, augment_batch
 from model.training.data import MnistLoader, data_fingerprint, mnist_loader
 from model.training.forms import apply_forms
@@ -57,13 +58,14 @@ class TrainConfig:
     seed: int = 0
     validation_size: int = 5000
     scan_path_digits: int = 40000  # training digits also drawn through the scan path
-    scan_path: ScanPathConfig = TRAINING_SCAN_PATH
-    raw_digits: int = 20000  # training digits read as given (inverted 28x28) via preprocessing
-    form_probability: float = 0.2  # share of 0, 1, 5, 7, 8, 9 redrawn in another form
+    scan_path: ScanPathConfig = DEFAULT_SCAN_PATH
+    raw_digits: int = 0  # training digits read as given (inverted 28x28) via preprocessing
+    form_probability: float = 0.0  # share of 0, 1, 5, 7, 8, 9 redrawn in another form
+    preprocess: PreprocessConfig = DEFAULT_CONFIG  # the reader's, for the scan path
     blank_candidates: int = 30000  # empty boxes rendered; those preprocessing keeps are used
     limit_train: int | None = None  # for smoke tests: use only this many training digits
     cnn: CnnConfig = field(default_factory=CnnConfig)
-    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(elastic_probability=0.3))
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     init_from: str | None = None  # weights file to start from (fine-tuning); None: scratch
     light_augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         rotation_deg=5.0, scale=(0.95, 1.03), shear=0.08, shift_px=1.0, thicken_probability=0.05,
@@ -80,17 +82,31 @@ class TrainConfig:
 # stage folded into channels).
 SCREEN_CNN = CnnConfig(space_to_depth=2, stage28=(), stage14=(32, 32), stage7=(64,))
 MODELS = ("full", "second", "screen")
+RECIPES = ("shipped", "styles")
+# The styles recipe: handwriting MNIST lacks (see the module doc).
+STYLES = {
+    "scan_path": TRAINING_SCAN_PATH,
+    "raw_digits": 20000,
+    "form_probability": 0.2,
+    "augment": AugmentConfig(elastic_probability=0.3),
+    "preprocess": dataclasses.replace(DEFAULT_CONFIG, faint_pass=True),
+}
 
 
-def model_config(model: str) -> TrainConfig:
-    """The training config of one of the reader's CNNs: "full", "second" or "screen"."""
+def model_config(model: str, recipe: str = "shipped") -> TrainConfig:
+    """The training config of one of the reader's CNNs: "full", "second" or "screen"; the
+    "shipped" recipe made the weights in model/weights/, "styles" adds STYLES."""
     if model == "full":
-        return TrainConfig(epochs=20, seed=2, scan_path_digits=55000)
-    if model == "second":
-        return TrainConfig()
-    if model == "screen":
-        return TrainConfig(epochs=20, seed=1, cnn=SCREEN_CNN)
-    raise ValueError(f"unknown model {model!r}: one of {', '.join(MODELS)}")
+        config = TrainConfig(epochs=20, seed=2, scan_path_digits=55000)
+    elif model == "second":
+        config = TrainConfig()
+    elif model == "screen":
+        config = TrainConfig(epochs=20, seed=1, cnn=SCREEN_CNN)
+    else:
+        raise ValueError(f"unknown model {model!r}: one of {', '.join(MODELS)}")
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}: one of {', '.join(RECIPES)}")
+    return dataclasses.replace(config, **STYLES) if recipe == "styles" else config
 
 
 @dataclass
@@ -105,7 +121,8 @@ class Datasets:
 
 
 def scan_path_images(digits: np.ndarray | None, count: int, rng: np.random.Generator,
-                     config: ScanPathConfig = DEFAULT_SCAN_PATH, chunk: int = 4096
+                     config: ScanPathConfig = DEFAULT_SCAN_PATH, chunk: int = 4096,
+                     preprocess: PreprocessConfig = DEFAULT_CONFIG
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Draws digits (or empty boxes when `digits` is None) through paper and scanner and
     preprocesses them; returns (images (M, 28, 28) float32, index of the source of each)."""
@@ -114,7 +131,7 @@ def scan_path_images(digits: np.ndarray | None, count: int, rng: np.random.Gener
         indices = range(start, min(start + chunk, count))
         crops = [render_box_crop(None if digits is None else digits[i], rng, config)
                  for i in indices]
-        batch, blank = preprocess_batch(crops)
+        batch, blank = preprocess_batch(crops, preprocess)
         images.append(batch[~blank])
         sources.append(np.asarray(indices)[~blank])
     if not images:
@@ -137,16 +154,20 @@ def build_datasets(config: TrainConfig, mnist: MnistLoader, log=print) -> Datase
     pick = rng.choice(len(train_x), n_scan, replace=False)
     styled = apply_regional_styles(train_x[pick], train_y[pick], rng)
     styled = apply_forms(styled, train_y[pick], rng, config.form_probability)
-    scan_x, src = scan_path_images(styled, n_scan, rng, config.scan_path)
+    scan_x, src = scan_path_images(styled, n_scan, rng, config.scan_path,
+                                   preprocess=config.preprocess)
     scan_y = train_y[pick][src]
+    kept = f"{len(scan_x)}/{n_scan} digits kept"
     n_raw = min(config.raw_digits, len(train_x))
-    raw_pick = rng.choice(len(train_x), n_raw, replace=False)
-    raw_x, raw_blank = preprocess_batch(list(255 - train_x[raw_pick]))
-    kept = f"{len(scan_x)}/{n_scan} digits kept, {(~raw_blank).sum()}/{n_raw} read as given"
-    scan_x = np.concatenate([scan_x, raw_x[~raw_blank]])
-    scan_y = np.concatenate([scan_y, train_y[raw_pick][~raw_blank]])
+    if n_raw:
+        raw_pick = rng.choice(len(train_x), n_raw, replace=False)
+        raw_x, raw_blank = preprocess_batch(list(255 - train_x[raw_pick]), config.preprocess)
+        kept += f", {(~raw_blank).sum()}/{n_raw} read as given"
+        scan_x = np.concatenate([scan_x, raw_x[~raw_blank]])
+        scan_y = np.concatenate([scan_y, train_y[raw_pick][~raw_blank]])
     n_blank = config.blank_candidates if not config.limit_train else config.limit_train // 4
-    blank_x, _ = scan_path_images(None, n_blank, rng, config.blank_scan_path)
+    blank_x, _ = scan_path_images(None, n_blank, rng, config.blank_scan_path,
+                                  preprocess=config.preprocess)
     log(f"scan path: {kept}, {len(blank_x)}/{n_blank} blank boxes needed the blank class "
         f"({time.time() - started:.0f} s)")
 
@@ -154,7 +175,8 @@ def build_datasets(config: TrainConfig, mnist: MnistLoader, log=print) -> Datase
     # Validation (best epoch, temperature) includes the new forms and pens, so confidences
     # are calibrated on them too, not only on clean MNIST.
     val_styled = apply_forms(val_digits, val_labels, rng, config.form_probability)
-    val_scan, val_src = scan_path_images(val_styled, len(val_digits), rng, config.scan_path)
+    val_scan, val_src = scan_path_images(val_styled, len(val_digits), rng, config.scan_path,
+                                         preprocess=config.preprocess)
     val_x = np.concatenate([val_digits.astype(np.float32) / 255.0, val_scan])
     val_y = np.concatenate([val_labels, val_labels[val_src]])
     return Datasets(train_x, train_y, scan_x, scan_y, blank_x, val_x, val_y)

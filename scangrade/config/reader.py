@@ -67,6 +67,12 @@ class ReaderSettings(BaseSettings):
         default=0, ge=0,
         description="Threads that clean crops (compiled, GIL-free); 0 uses every CPU.",
     )
+    preprocess_faint_pass: bool = Field(
+        default=False,
+        description="Look at boxes without ink once more for very faint strokes (light "
+        "pencil; PreprocessConfig.faint_pass). Only for CNNs trained with it (`scangrade train "
+        "--recipe styles`): with the shipped ones it makes faint marks in empty boxes digits.",
+    )
     reader_pipeline_crops: int = Field(
         default=256, ge=1,
         description="Crops per step of a large read: one step is cleaned while the CNN reads "

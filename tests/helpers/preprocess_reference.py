@@ -99,7 +99,7 @@ def digit_ink(gray: np.ndarray, config: PreprocessConfig = DEFAULT_CONFIG) -> np
     high = max(float(otsu), float(config.min_contrast))
     low = max(float(config.low_contrast), high * config.low_fraction)
     ink = _kept_ink(dark, high, low, np.inf, config)
-    if ink is not None:
+    if ink is not None or not config.faint_pass:
         return ink
     # Faint strokes: darkness against the local paper, thresholds from the paper's noise,
     # without what the pass above judged (and its edges).

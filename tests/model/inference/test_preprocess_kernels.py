@@ -104,6 +104,7 @@ def test_run_labelling_finds_opencvs_components():
 
 
 FIXTURE = MNIST_TEST_SAMPLE
+FAINT_PASS = dataclasses.replace(DEFAULT_CONFIG, faint_pass=True)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +122,11 @@ def scan_path_crops():
     return crops
 
 
-def test_whole_preprocessing_matches_the_opencv_implementation(scan_path_crops):
-    got, got_blank = preprocess_batch(scan_path_crops)
-    want, want_blank = reference.preprocess_batch(scan_path_crops, DEFAULT_CONFIG)
+@pytest.mark.parametrize("config", [DEFAULT_CONFIG, FAINT_PASS],
+                         ids=["default", "faint pass"])
+def test_whole_preprocessing_matches_the_opencv_implementation(scan_path_crops, config):
+    got, got_blank = preprocess_batch(scan_path_crops, config)
+    want, want_blank = reference.preprocess_batch(scan_path_crops, config)
     assert np.array_equal(got_blank, want_blank)
     assert 100 < (~want_blank).sum() < len(scan_path_crops)  # both kinds were exercised
     np.testing.assert_allclose(got, want, atol=1e-5)

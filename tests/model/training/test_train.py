@@ -58,3 +58,16 @@ def test_fine_tuning_starts_from_the_given_weights_and_says_so(tmp_path: Path):
         assert kernels
         for key in kernels:
             np.testing.assert_allclose(a[key], b[key], atol=1e-6)
+
+
+def test_styles_recipe_runs_the_whole_loop_and_records_it(tmp_path: Path):
+    import dataclasses
+
+    from model.training.train import STYLES, model_config
+
+    styled = dataclasses.replace(TINY, **STYLES)
+    meta = train_and_save(styled, tmp_path / "styles.npz", get_settings(), log=lambda _: None)
+    assert meta["train_config"]["form_probability"] == STYLES["form_probability"]
+    assert meta["train_config"]["preprocess"]["faint_pass"] is True
+    assert model_config("full", "styles").raw_digits == STYLES["raw_digits"]
+    assert model_config("full").form_probability == 0.0
