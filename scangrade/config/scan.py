@@ -43,6 +43,12 @@ class ScanSettings(BaseSettings):
         "None: the system's temporary folder. A tmpfs (e.g. /dev/shm) saves disk writes where "
         "it is larger than two chunks of pages.",
     )
+    align_threads: int = Field(
+        default=0, ge=0,
+        description="Pages of a chunk aligned and cut side by side in this many threads, while "
+        "the chunk before is read; 0: one per CPU. Alignment is mostly OpenCV, which runs "
+        "outside the GIL (`scangrade bench grade`).",
+    )
     decode_jpeg_directly: bool = Field(
         default=True,
         description="A page that is one embedded JPEG covering it (what scanners write) is "

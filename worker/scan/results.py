@@ -6,7 +6,7 @@ Plain dataclasses with a JSON form, so page results travel through Celery/Redis 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +37,13 @@ class BoxRead:
     quad: list[list[float]]  # box corners in scan pixels (TL, TR, BR, BL) at PageResult.dpi
 
 
+def _plain(value: Any) -> Any:
+    """A copy of a box field that shares nothing with the box (lists of lists copied)."""
+    if isinstance(value, list):
+        return [list(item) if isinstance(item, list) else item for item in value]
+    return value
+
+
 @dataclass
 class PageResult:
     """One page of a scanned PDF."""
@@ -60,8 +67,12 @@ class PageResult:
         return self.status == PageStatus.OK
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field: dataclasses.asdict deep-copies every number of every box, most of
+        # the time of saving a class's reads.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "boxes"}
         data["status"] = str(self.status)
+        data["boxes"] = [{f.name: _plain(getattr(box, f.name)) for f in fields(BoxRead)}
+                         for box in self.boxes]
         return data
 
     @classmethod
