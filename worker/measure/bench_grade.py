@@ -32,14 +32,15 @@ RSS_SAMPLE_S = 0.02  # how often the process tree's memory is looked at
 
 def build_class(folder: Path, students: int, seed: int, settings: Settings,
                 log: Callable[[str], None]) -> tuple[Path, Path]:
-    """(scans PDF, roster CSV) of a synthetic class of the sample exam, reused when built."""
+    """(scans PDF, roster CSV) of a synthetic class of the sample exam, reused when built;
+    its truth (which page is a student's sheet) beside the PDF."""
     from model.training.data import mnist_loader
     from worker.sheets.layout import Layout
     from worker.synth.class_set import SynthOptions, write_class_set
 
     folder.mkdir(parents=True, exist_ok=True)
     pdf, roster = folder / f"class-{students}s-seed{seed}.pdf", folder / f"roster-{seed}.csv"
-    if pdf.is_file() and roster.is_file():
+    if pdf.is_file() and roster.is_file() and truth_path(pdf).is_file():
         return pdf, roster
     layout = Layout.load(SAMPLES / "layout.yaml")
     rng = np.random.default_rng(seed)
@@ -48,22 +49,31 @@ def build_class(folder: Path, students: int, seed: int, settings: Settings,
     roster.write_text("student_id,name\n" + "".join(f"{i},Student {i}\n" for i in ids),
                       encoding="utf-8")
     log(f"synthesizing a class of {students} students")
-    write_class_set(layout, mnist_loader(settings), pdf, None,
+    write_class_set(layout, mnist_loader(settings), pdf, truth_path(pdf),
                     SynthOptions(students=students, seed=seed), key_path=SAMPLES / "key.csv",
                     roster_path=roster)
     return pdf, roster
 
 
+def truth_path(pdf: Path) -> Path:
+    return pdf.with_suffix(".truth.json")
+
+
 def repeated_pdf(source: Path, pages: int, folder: Path) -> Path:
-    """`source`'s pages repeated (or cut) to `pages` pages."""
+    """`source`'s students' sheets repeated (or cut) to `pages` pages (so that even one page
+    is a sheet to grade, not one of the foreign pages mixed into the class)."""
+    import json
+
     import pikepdf
 
     target = folder / f"{source.stem}-{pages}p.pdf"
     if target.is_file():
         return target
+    truth = json.loads(truth_path(source).read_text())
+    sheets = [page["source_page"] for page in truth["pages"] if page["kind"] == "sheet"]
     with pikepdf.open(source) as pdf, pikepdf.new() as out:
         for number in range(pages):
-            out.pages.append(pdf.pages[number % len(pdf.pages)])
+            out.pages.append(pdf.pages[sheets[number % len(sheets)] - 1])
         out.save(target)
     return target
 
