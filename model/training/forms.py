@@ -65,6 +65,19 @@ def _remap_rows(large: np.ndarray, source_row: Callable[[np.ndarray], np.ndarray
     return cv2.remap(large, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
 
 
+def _squeeze_top(large: np.ndarray, top: int, bottom: int, split: float, new_split: float
+                 ) -> np.ndarray:
+    """Moves the row `split` up to `new_split`: the part above shrinks, the part below
+    stretches to keep the digit's top and bottom (a smaller top loop or head)."""
+
+    def source(y: np.ndarray) -> np.ndarray:
+        upper = top + (y - top) * (split - top) / (new_split - top)
+        lower = split + (y - new_split) * (bottom - split) / (bottom - new_split)
+        return np.where(y <= new_split, upper, lower)
+
+    return _remap_rows(large, source)
+
+
 def _ink_rows(large: np.ndarray) -> tuple[int, int]:
     ys = np.nonzero((large > INK_LEVEL).any(axis=1))[0]
     return int(ys.min()), int(ys.max())
@@ -190,15 +203,8 @@ def small_loop_eight(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     large = _large(image)
     top, bottom = _ink_rows(large)
     height = max(bottom - top, 1)
-    waist = top + 0.45 * height
     new_waist = top + rng.uniform(0.25, 0.35) * height
-
-    def source(y: np.ndarray) -> np.ndarray:
-        upper = top + (y - top) * (waist - top) / (new_waist - top)
-        lower = waist + (y - new_waist) * (bottom - waist) / (bottom - new_waist)
-        return np.where(y <= new_waist, upper, lower)
-
-    out = _remap_rows(large, source)
+    out = _squeeze_top(large, top, bottom, top + 0.45 * height, new_waist)
     return fit_mnist(_shear(out, rng.uniform(0.15, 0.45)))
 
 
@@ -217,15 +223,8 @@ def filled_head_nine(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out[holes] = 255
     top, bottom = _ink_rows(out)
     height = max(bottom - top, 1)
-    head = top + 0.45 * height
     new_head = top + rng.uniform(0.25, 0.35) * height
-
-    def source(y: np.ndarray) -> np.ndarray:
-        upper = top + (y - top) * (head - top) / (new_head - top)
-        lower = head + (y - new_head) * (bottom - head) / (bottom - new_head)
-        return np.where(y <= new_head, upper, lower)
-
-    return fit_mnist(_remap_rows(out, source))
+    return fit_mnist(_squeeze_top(out, top, bottom, top + 0.45 * height, new_head))
 
 
 # The forms, by the digit they change.

@@ -42,7 +42,7 @@ class DirectPage:
     transpose: bool  # image columns run down the page
     flip_rows: bool  # after transposing: the image's first row is at the bottom
     flip_cols: bool
-    page_size_pt: tuple[float, float]  # as rendered (the page's /Rotate applied)
+    media_size_pt: tuple[float, float]  # the media box, before the page's /Rotate
     rotate: int  # the page's /Rotate, clockwise degrees, a multiple of 90
 
 
@@ -100,9 +100,8 @@ def _plan(page: pikepdf.Page) -> DirectPage | None:
         transpose, flip_rows, flip_cols = True, b > 0, c > 0
     else:
         return None  # a skewed placement: poppler resamples it
-    width, height = (x1 - x0, y1 - y0) if rotate % 180 == 0 else (y1 - y0, x1 - x0)
     return DirectPage(image.objgen, int(image.Width), int(image.Height), transpose,
-                      flip_rows, flip_cols, (width, height), rotate)
+                      flip_rows, flip_cols, (x1 - x0, y1 - y0), rotate)
 
 
 def _placement(instructions) -> tuple[float, ...] | None:
@@ -163,9 +162,7 @@ def decode_page(pdf: pikepdf.Pdf, plan: DirectPage, dpi: int) -> np.ndarray | No
         return None
     if (width, height) != (plan.width, plan.height):
         return None
-    out_w, out_h = rendered_size(plan.page_size_pt, dpi)
-    if plan.rotate % 180:
-        out_w, out_h = out_h, out_w  # before the page's turn
+    out_w, out_h = rendered_size(plan.media_size_pt, dpi)  # before the page's turn
     need_w, need_h = (out_h, out_w) if plan.transpose else (out_w, out_h)
     try:  # the smallest DCT scale at least as large as the page at `dpi`
         gray = simplejpeg.decode_jpeg(data, colorspace="GRAY", min_width=min(need_w, width),

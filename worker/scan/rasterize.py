@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from scangrade.config.scan import ScanSettings
-from worker.scan.embedded import DirectPage, decode_page, direct_plans
+from worker.scan.embedded import DirectPage, decode_page, direct_plans, rendered_size
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
@@ -80,8 +80,9 @@ def page_dpi(size_pt: tuple[float, float], settings: ScanSettings) -> int | str:
     width_in, height_in = size_pt[0] / POINTS_PER_INCH, size_pt[1] / POINTS_PER_INCH
     if width_in <= 0 or height_in <= 0:
         return f"page has an empty size ({size_pt[0]:.0f} x {size_pt[1]:.0f} pt)"
-    def pixels(dpi: int) -> int:  # poppler rounds each side up
-        return math.ceil(width_in * dpi) * math.ceil(height_in * dpi)
+    def pixels(dpi: int) -> int:
+        width, height = rendered_size(size_pt, dpi)
+        return width * height
 
     if pixels(settings.dpi) <= settings.max_page_pixels:
         return settings.dpi
