@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from scangrade.settings import Settings
+from worker.measure.bench_pipeline import pin_to_cores
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 RSS_SAMPLE_S = 0.02  # how often the process tree's memory is looked at
@@ -78,11 +79,6 @@ def repeated_pdf(source: Path, pages: int, folder: Path) -> Path:
     return target
 
 
-def _pinned(cores: int) -> Callable[[], None]:
-    chosen = sorted(os.sched_getaffinity(0))[:cores]
-    return lambda: os.sched_setaffinity(0, chosen)
-
-
 def _tree_rss_mb(root: int) -> float:
     """Resident memory of `root` and all its descendants, MB."""
     children: dict[int, list[int]] = {}
@@ -110,7 +106,7 @@ def run_timed(command: list[str], cores: int) -> dict[str, Any]:
     peak = [0.0]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               preexec_fn=_pinned(cores))
+                               preexec_fn=lambda: pin_to_cores(cores))
 
     def watch() -> None:
         while process.poll() is None:

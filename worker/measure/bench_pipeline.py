@@ -45,7 +45,7 @@ def time_pdftoppm(pdf: Path, dpi: int, cores: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="scangrade-ppm-") as tmp:
         started = time.perf_counter()
         subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", str(pdf), f"{tmp}/p"], check=True,
-                       preexec_fn=lambda: _pin(cores))
+                       preexec_fn=lambda: pin_to_cores(cores))
         seconds = time.perf_counter() - started
         pages = len(os.listdir(tmp))
     return {"pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 2)}
@@ -59,7 +59,7 @@ def run_pipeline_child(pdf: Path, layout_path: Path, dpi: int, cores: int) -> di
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _pin(cores: int) -> None:
+def pin_to_cores(cores: int) -> None:
     available = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, available[:cores])
 
@@ -73,7 +73,7 @@ def _rss_mb() -> float:
 
 def _child(pdf: str, layout_path: str, settings: Settings, cores: int) -> dict[str, Any]:
     """Runs in the child process: warm the reader, then time read_scan over the whole PDF."""
-    _pin(cores)
+    pin_to_cores(cores)
     from model.inference.reader import DigitReader
     from worker.scan.pipeline import read_scan
     from worker.scan.previews import PreviewFolder
