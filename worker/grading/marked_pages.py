@@ -157,6 +157,20 @@ class PageImages:
                          round(height_mm / MM_PER_INCH * self.dpi), self.dpi)
 
 
+class JpegReader(ImageReader):
+    """JPEG bytes for Canvas.drawImage, embedded as they are. drawImage names each image by
+    a digest of its decoded pixels, so a plain ImageReader decodes and hashes every page
+    (most of a report's drawing time); the compressed bytes name it just as well."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        super().__init__(io.BytesIO(jpeg))
+        self._jpeg = jpeg
+
+    def getRGBData(self) -> bytes:  # reportlab's name
+        self._dataA = None  # no soft mask
+        return self._jpeg
+
+
 def pdf_canvas(path: Path) -> Canvas:
     """A canvas for a PDF of scanned pages. Invariant: no date or random id, so the same
     grading gives a byte-identical PDF. The scans' JPEGs go in as they are, in binary: the
@@ -201,7 +215,7 @@ def start_page(canvas: Canvas, image: PageImage, page: PageResult, band: float) 
         shift = {0: (0, 0), 90: (upright_w, 0), 180: (w, h), 270: (0, w)}[rotation]
         canvas.translate(*shift)
         canvas.rotate(rotation)
-        canvas.drawImage(ImageReader(io.BytesIO(image.jpeg)), 0, 0, w, h)
+        canvas.drawImage(JpegReader(image.jpeg), 0, 0, w, h)
         canvas.restoreState()
     turn = upright_turn(rotation, w, h)
     per_px = POINTS_PER_INCH / page.dpi if page.dpi else scale
