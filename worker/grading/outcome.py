@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from model.inference.classes import BLANK, DIGIT_CLASSES
 from worker.grading.key import normalize_answer
@@ -110,9 +111,14 @@ def _reads_as(probs: Probs, number: str) -> float:
     return state[length]
 
 
-def near_misses(accepted: Iterable[str], boxes: int) -> set[str]:
+def near_misses(accepted: Iterable[str], boxes: int) -> frozenset[str]:
     """The numbers one edit from an accepted one that fit the boxes: a digit changed, dropped
     or added; never an accepted number itself, always without leading zeros."""
+    return _near_misses(frozenset(accepted), boxes)
+
+
+@lru_cache(maxsize=1024)  # the same for every student: one question's key and boxes
+def _near_misses(accepted: frozenset[str], boxes: int) -> frozenset[str]:
     numbers = {normalize_answer(answer) for answer in accepted}
     found: set[str] = set()
     digits = "0123456789"
@@ -125,7 +131,7 @@ def near_misses(accepted: Iterable[str], boxes: int) -> set[str]:
             found.update(number[:i] + d + number[i:] for i in range(len(number) + 1)
                          for d in digits)
     # an edit that leaves a leading zero writes a shorter number (105 -> 05 is 5)
-    return {normalize_answer(n) for n in found if n} - numbers
+    return frozenset({normalize_answer(n) for n in found if n} - numbers)
 
 
 def _numbers_of_length(length: int) -> int:
