@@ -46,7 +46,8 @@ class ScanSettings(BaseSettings):
     align_threads: int = Field(
         default=0, ge=0,
         description="Pages of a chunk aligned and cut side by side in this many threads, while "
-        "the chunk before is read; 0: one per CPU. Alignment is mostly OpenCV, which runs "
+        "the chunk before is read, after their JPEGs are decoded in as many; 0: one per CPU. "
+        "Alignment and decoding are mostly OpenCV and libjpeg, which run "
         "outside the GIL (`scangrade bench grade`).",
     )
     decode_jpeg_directly: bool = Field(

@@ -149,13 +149,24 @@ def rendered_size(size_pt: tuple[float, float], dpi: int) -> tuple[int, int]:
             math.ceil(size_pt[1] / POINTS_PER_INCH * dpi))
 
 
+def page_jpeg(pdf: pikepdf.Pdf, plan: DirectPage) -> bytes:
+    """The page's JPEG as stored in the PDF (one thread at a time: pikepdf is not made for
+    several)."""
+    return pdf.get_object(plan.objgen).read_raw_bytes()
+
+
 def decode_page(pdf: pikepdf.Pdf, plan: DirectPage, dpi: int) -> np.ndarray | None:
     """The page as a greyscale image at `dpi`, the size pdftoppm gives it; None when the
     JPEG does not decode as its page describes it (poppler then takes the page)."""
+    return decode_page_jpeg(page_jpeg(pdf, plan), plan, dpi)
+
+
+def decode_page_jpeg(data: bytes, plan: DirectPage, dpi: int) -> np.ndarray | None:
+    """decode_page from the JPEG's bytes; libjpeg runs outside the GIL, so pages decode side
+    by side in threads."""
     import cv2
     import simplejpeg
 
-    data = pdf.get_object(plan.objgen).read_raw_bytes()
     try:
         height, width, _colour, _subsampling = simplejpeg.decode_jpeg_header(data)
     except ValueError:

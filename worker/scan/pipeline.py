@@ -135,9 +135,11 @@ def read_plans(plans: Sequence[_PagePlan], reader) -> list[PageResult]:
     if crops:
         try:
             batch = reader.read_batch(crops)
-            labels = np.asarray(batch.labels)
-            confidences = np.asarray(batch.confidences)
-            probs = np.asarray(batch.probs)
+            # as Python numbers at once: element by element, numpy's scalars cost more
+            # than the rounding (the same values either way)
+            labels = np.asarray(batch.labels).tolist()
+            confidences = np.asarray(batch.confidences).tolist()
+            probs = np.asarray(batch.probs).tolist()
         except Exception as exc:  # the reader failing must not lose the chunk's pages
             for plan in plans:
                 if plan.crops:
@@ -148,7 +150,7 @@ def read_plans(plans: Sequence[_PagePlan], reader) -> list[PageResult]:
         for plan in plans:
             for crop in plan.crops:
                 plan.result.boxes.append(_box_read(
-                    crop, int(labels[offset]), float(confidences[offset]), probs[offset]))
+                    crop, labels[offset], confidences[offset], probs[offset]))
                 offset += 1
     return [plan.result for plan in plans]
 
@@ -211,13 +213,13 @@ def _fail(result: PageResult, message: str) -> None:
     result.boxes = []
 
 
-def _box_read(crop: BoxCrop, label: int, confidence: float, probs: np.ndarray) -> BoxRead:
+def _box_read(crop: BoxCrop, label: int, confidence: float, probs: list[float]) -> BoxRead:
     blank = label == BLANK
     return BoxRead(
-        field=crop.cell.field, index=crop.cell.index, digit=None if blank else label,
-        confidence=round(confidence, 5), blank=blank,
-        probs=[round(float(p), 5) for p in probs],
-        quad=[[round(float(x), 2), round(float(y), 2)] for x, y in crop.quad_px],
+        field=crop.cell.field, index=crop.cell.index, digit=None if blank else int(label),
+        confidence=round(float(confidence), 5), blank=blank,
+        probs=[round(p, 5) for p in probs],
+        quad=[[round(x, 2), round(y, 2)] for x, y in np.asarray(crop.quad_px).tolist()],
     )
 
 

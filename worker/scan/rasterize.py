@@ -12,16 +12,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from scangrade.config.scan import ScanSettings
-from worker.scan.embedded import DirectPage, decode_page, direct_plans, rendered_size
+from worker.scan.embedded import (
+    DirectPage,
+    decode_page_jpeg,
+    direct_plans,
+    page_jpeg,
+    rendered_size,
+)
 from worker.scan.pdf import DamagedPdfError, PdfInfo, page_range
 from worker.sheets.units import MM_PER_INCH, POINTS_PER_INCH
 
@@ -104,16 +112,35 @@ class DirectPages:
 
     pdf: object  # pikepdf.Pdf, open while pages are decoded
     plans: dict[int, DirectPage]
+    threads: int = 1  # pages decoded side by side
 
-    def decode(self, number: int, dpi: int) -> np.ndarray | None:
-        plan = self.plans.get(number)
-        if plan is None:
-            return None
-        try:
-            return decode_page(self.pdf, plan, dpi)
-        except Exception:  # poppler renders it instead, and says what is wrong if anything
-            log.info("page %d: direct decoding failed", number, exc_info=True)
-            return None
+    def decode_all(self, pages: list[tuple[int, int]]) -> dict[int, np.ndarray | None]:
+        """Page number -> its image, for those of `pages` (number, DPI) that it plans; None
+        for one whose JPEG does not decode (poppler renders it instead, and says what is
+        wrong if anything)."""
+        jobs = []
+        for number, dpi in pages:  # the JPEGs read out of the PDF here, in one thread
+            plan = self.plans.get(number)
+            if plan is not None:
+                try:
+                    jobs.append((number, page_jpeg(self.pdf, plan), plan, dpi))
+                except Exception:
+                    log.info("page %d: its JPEG cannot be read", number, exc_info=True)
+                    jobs.append((number, None, plan, dpi))
+
+        def decoded(job) -> tuple[int, np.ndarray | None]:
+            number, data, plan, dpi = job
+            try:
+                return number, None if data is None else decode_page_jpeg(data, plan, dpi)
+            except Exception:
+                log.info("page %d: direct decoding failed", number, exc_info=True)
+                return number, None
+
+        if self.threads <= 1 or len(jobs) <= 1:
+            return dict(map(decoded, jobs))
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs)),
+                                thread_name_prefix="decode") as pool:
+            return dict(pool.map(decoded, jobs))
 
 
 def rasterize_pages(
@@ -136,11 +163,13 @@ def rasterize_pages(
          else "page cannot be read: poppler finds no such page in the PDF")
         for number in range(first_page, last_page + 1)
     ]
+    decoded = direct.decode_all([(n, dpi) for n, dpi in plans if isinstance(dpi, int)]
+                                ) if direct else {}
     pages: list[RasterPage] = []
     run: list[int] = []
     run_dpi: int | None = None
     for number, dpi in [*plans, (0, "")]:  # sentinel flushes the last run
-        image = direct.decode(number, dpi) if direct and isinstance(dpi, int) else None
+        image = decoded.get(number)
         if run and (dpi != run_dpi or image is not None):
             pages.extend(_rasterize_run(info.rendered, run, run_dpi, settings))
             run = []
@@ -222,4 +251,5 @@ def _direct_pages(info: PdfInfo, first: int, last: int, settings: ScanSettings
         yield None
         return
     with pdf:
-        yield DirectPages(pdf, direct_plans(pdf, first, last))
+        yield DirectPages(pdf, direct_plans(pdf, first, last),
+                          settings.align_threads or len(os.sched_getaffinity(0)))
