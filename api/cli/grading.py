@@ -105,18 +105,6 @@ def grade(
     review.pdf, graded/ and graded.zip, summary.json. Exit codes: 0 ok, 1 unexpected
     failure, 2 bad input, 3 review needed (only with --fail-on-review)."""
     started = time.perf_counter()
-    from scangrade.settings import get_settings
-    from worker.grading.pdf_helper import pdf_helper
-
-    settings = get_settings()
-    with pdf_helper(settings.report_helper) as helper:  # starts while the rest loads
-        _grade(scans, layout, key, out, roster, as_json, fail_on_review, progress,
-               keep_corrections, force, settings, helper, started)
-
-
-def _grade(scans: list[Path], layout: Path, key: Path, out: Path, roster: Path | None,
-           as_json: bool, fail_on_review: bool, progress: bool, keep_corrections: bool,
-           force: bool, settings, helper, started: float) -> None:
     from worker.grading import Exam, GradingInputError, grade_and_report
     from worker.sheets.layout import LayoutError
 
@@ -132,10 +120,12 @@ def _grade(scans: list[Path], layout: Path, key: Path, out: Path, roster: Path |
         raise _fail(f"no such scan file: {', '.join(missing)}")
 
     from model.inference.reader import DigitReader
+    from scangrade.settings import get_settings
     from worker.grading.inputs import fresh_previews, previews_dir
     from worker.scan.scans import ScanReading, inspect_scans
     from worker.scan.sources import expand_inputs
 
+    settings = get_settings()
     # zip archives are unpacked for the run; the reports keep their own copies of the scans
     unpacked = tempfile.TemporaryDirectory(prefix="scangrade-unpacked-")
     files, unpack_problems = expand_inputs(scans, Path(unpacked.name))
@@ -163,7 +153,7 @@ def _grade(scans: list[Path], layout: Path, key: Path, out: Path, roster: Path |
     try:
         summary = grade_and_report(
             pages, exam, out, settings=settings, scans=scan_set.files,
-            problems=reading.problems, previews=previews_dir(out), pdf_helper=helper,
+            problems=reading.problems, previews=previews_dir(out),
         )
     finally:
         unpacked.cleanup()

@@ -105,10 +105,3 @@ class GradingSettings(BaseSettings):
     review_jpeg_quality: int = Field(
         default=75, description="JPEG quality of those page images (compressed once)."
     )
-    report_helper: bool = Field(
-        default=True,
-        description="`scangrade grade` draws review.pdf and a share of the graded sheets in a"
-        " second process while it draws the other sheets itself, on a machine with two CPUs"
-        " or more (drawing PDFs is pure Python: threads would take turns). The service's"
-        " workers are processes already and draw every PDF in the worker that grades.",
-    )

@@ -110,41 +110,24 @@ def _mark_page(canvas: Canvas, drawn, page: PageResult, marks) -> None:
         label(canvas, note, right + 3, middle - LABEL_SIZE / 3, LABEL_SIZE, colour, bold=True)
 
 
-def sheet_names(book: Gradebook) -> list[str]:
-    """The file name of each student's graded sheets, in the order of book.students."""
+def write_graded_sheets(book: Gradebook, out_dir: Path, images: PageImages) -> list[Path]:
+    """Writes graded/<student>.pdf for every graded student and graded.zip with them all;
+    returns [graded.zip]. An earlier run's graded/ is replaced whole."""
+    folder = out_dir / GRADED_DIR
+    staging = out_dir / f".{GRADED_DIR}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     names: list[str] = []
     for s in book.students:
         name = file_name(s, book.identified(s))
         if name in names:  # two sheets read as one student: keep both, apart
             name = name.removesuffix(".pdf") + f"-copy-{s.copy}.pdf"
         names.append(name)
-    return names
-
-
-def staging_folder(out_dir: Path) -> Path:
-    """An empty folder the graded sheets are drawn into before they replace graded/."""
-    staging = out_dir / f".{GRADED_DIR}.new"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    return staging
-
-
-def draw_sheets(book: Gradebook, staging: Path, images: PageImages, names: list[str],
-                which: range) -> None:
-    """Draws the graded sheets of book.students[i] for i in `which` into `staging`."""
-    for i in which:
-        s = book.students[i]
-        canvas = pdf_canvas(staging / names[i])
+        canvas = pdf_canvas(staging / name)
         canvas.setTitle(f"{book.exam.layout.name}: {s.name or s.student_id or s.copy}")
         canvas.setAuthor("scangrade")
         _draw_student(canvas, s, book.exam, images)
         canvas.save()
-
-
-def publish_sheets(out_dir: Path, staging: Path, names: list[str]) -> list[Path]:
-    """The drawn sheets become graded/ (an earlier run's replaced whole) and graded.zip;
-    returns [graded.zip]."""
-    folder = out_dir / GRADED_DIR
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     archive = out_dir / GRADED_ZIP
@@ -155,12 +138,3 @@ def publish_sheets(out_dir: Path, staging: Path, names: list[str]) -> list[Path]
             bundle.writestr(info, (folder / name).read_bytes())
     partial.replace(archive)
     return [archive]
-
-
-def write_graded_sheets(book: Gradebook, out_dir: Path, images: PageImages) -> list[Path]:
-    """Writes graded/<student>.pdf for every graded student and graded.zip with them all;
-    returns [graded.zip]. An earlier run's graded/ is replaced whole."""
-    names = sheet_names(book)
-    staging = staging_folder(out_dir)
-    draw_sheets(book, staging, images, names, range(len(book.students)))
-    return publish_sheets(out_dir, staging, names)

@@ -10,12 +10,8 @@ worker.grading.corrections): whatever regrades the folder, no correction is lost
 from __future__ import annotations
 
 import json
-import logging
-import shutil
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,8 +30,8 @@ from worker.grading.corrections import (
 )
 from worker.grading.csvfile import write_csv
 from worker.grading.exam import Exam
-from worker.grading.grade import Gradebook, grade
-from worker.grading.graded_sheets import draw_sheets, publish_sheets, sheet_names, staging_folder
+from worker.grading.grade import grade
+from worker.grading.graded_sheets import write_graded_sheets
 from worker.grading.inputs import load_saved, previews_dir, save_inputs, save_key, with_key
 from worker.grading.items import item_stats
 from worker.grading.marked_pages import PageImages
@@ -48,8 +44,6 @@ from worker.grading.summary import GradingSummary, summarize
 from worker.scan.results import PageResult
 from worker.scan.sources import ScanFile
 
-log = logging.getLogger(__name__)
-
 
 def grade_and_report(
     pages: list[PageResult],
@@ -61,7 +55,6 @@ def grade_and_report(
     problems: Sequence[str] = (),
     previews: Path | None = None,
     keep_inputs: bool = True,
-    pdf_helper: Executor | None = None,
 ) -> GradingSummary:
     """Grades `pages` with the folder's corrections and writes every report into `out_dir`
     (students.csv, responses.csv, questions.csv, pages.csv, review.csv, the gradebook
@@ -72,8 +65,7 @@ def grade_and_report(
     went wrong before grading (e.g. an unreadable PDF), carried into the summary.
     `previews`: the page images the read pass kept, drawn in review.pdf and the graded
     sheets (without them the scans are rasterized again). The CSVs are written before the
-    PDFs, so a failure there still leaves the grades. `pdf_helper`: a second process that
-    draws some of the PDFs meanwhile (worker.grading.pdf_helper); the files are the same.
+    PDFs, so a failure there still leaves the grades.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -93,94 +85,24 @@ def grade_and_report(
     files = write_reports(book, stats, pages, out_dir)
     write_review_json(book, out_dir)  # the review screen's queue
     summary = summarize(book, pages, out_dir, problems, overrides)
-    files += _write_pdfs(book, pages, out_dir, images, summary, pdf_helper)
+    review_path = out_dir / REVIEW_PDF
+    try:
+        summary.review_pages = write_review_pdf(book, pages, review_path, images)
+        files.append(review_path)
+    except Exception as exc:  # the CSVs are written; say what is missing rather than lose them
+        review_path.unlink(missing_ok=True)  # never leave an earlier run's review.pdf behind
+        summary.problems.append(f"review.pdf could not be written: {exc}")
+    try:
+        files += write_graded_sheets(book, out_dir, images)
+    except Exception as exc:  # the grades stand; say which handouts are missing
+        (out_dir / GRADED_ZIP).unlink(missing_ok=True)
+        summary.problems.append(f"the graded sheets could not be written: {exc}")
     summary.files = [str(p.name) for p in files]
     summary.seconds = round(time.perf_counter() - started, 2)
     (out_dir / SUMMARY_FILE).write_text(
         json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8"
     )
     return summary
-
-
-# The share of the graded sheets the helper draws after review.pdf: about as much drawing on
-# each side for a usual class (`scangrade bench grade`).
-HELPER_SHEETS_SHARE = 0.25
-
-
-def _write_pdfs(book: Gradebook, pages: list[PageResult], out_dir: Path, images: PageImages,
-                summary: GradingSummary, helper: Executor | None) -> list[Path]:
-    """review.pdf and the graded sheets, split with the helper if there is one; every
-    failure becomes a problem in the summary and loses nothing else."""
-    review_path = out_dir / REVIEW_PDF
-    names = sheet_names(book)
-    staging = staging_folder(out_dir)
-    count = len(book.students)
-    split = round(count * HELPER_SHEETS_SHARE) if helper is not None else 0
-    job = None
-    if helper is not None:
-        try:
-            job = helper.submit(draw_review_and_sheets, book, pages, review_path, images,
-                                staging, names, range(split))
-        except Exception:  # the helper is gone: everything is drawn here
-            log.warning("the PDF helper could not take work", exc_info=True)
-            split = 0
-    own = draw_review_and_sheets(book, pages, None, images, staging, names,
-                                 range(split, count))
-    helped = draw_review_and_sheets(book, pages, review_path, images, staging, names,
-                                    range(split)) if job is None else None
-    if job is not None:
-        try:
-            helped = job.result()
-        except Exception:  # the helper died: its part is drawn here after all
-            log.warning("the PDF helper failed", exc_info=True)
-            helped = draw_review_and_sheets(book, pages, review_path, images, staging, names,
-                                            range(split))
-    files = []
-    if helped.review_error is None:
-        summary.review_pages = helped.review_pages
-        files.append(review_path)
-    else:  # the CSVs are written; say what is missing rather than lose them
-        review_path.unlink(missing_ok=True)  # never leave an earlier run's review.pdf behind
-        summary.problems.append(f"review.pdf could not be written: {helped.review_error}")
-    sheets_error = own.sheets_error or helped.sheets_error
-    if sheets_error is None:
-        try:
-            return files + publish_sheets(out_dir, staging, names)
-        except Exception as exc:
-            sheets_error = str(exc)
-    # the grades stand; say which handouts are missing
-    shutil.rmtree(staging, ignore_errors=True)
-    (out_dir / GRADED_ZIP).unlink(missing_ok=True)
-    summary.problems.append(f"the graded sheets could not be written: {sheets_error}")
-    return files
-
-
-@dataclass
-class DrawnPdfs:
-    review_pages: int = 0
-    review_error: str | None = None  # review.pdf was to be drawn and could not be
-    sheets_error: str | None = None
-
-
-def draw_review_and_sheets(book: Gradebook, pages: list[PageResult], review_path: Path | None,
-                           images: PageImages, staging: Path, names: list[str], which: range
-                           ) -> DrawnPdfs:
-    """review.pdf (unless `review_path` is None), then the graded sheets of
-    book.students[i] for i in `which`: what one process draws (module level, so that the
-    helper process can be handed it)."""
-    drawn = DrawnPdfs()
-    if review_path is not None:
-        try:
-            drawn.review_pages = write_review_pdf(book, pages, review_path, images)
-        except Exception as exc:
-            log.info("review.pdf", exc_info=True)
-            drawn.review_error = str(exc) or type(exc).__name__
-    try:
-        draw_sheets(book, staging, images, names, which)
-    except Exception as exc:
-        log.info("graded sheets", exc_info=True)
-        drawn.sheets_error = str(exc) or type(exc).__name__
-    return drawn
 
 
 def _corrections(journal: list[Correction], pages: list[PageResult], exam: Exam
