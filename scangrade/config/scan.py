@@ -4,6 +4,7 @@ Every threshold the pipeline uses is named here, with why it has its value; meas
 come from `scangrade eval pipeline` / `scangrade bench pipeline`.
 """
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -50,6 +51,11 @@ class ScanSettings(BaseSettings):
         "Alignment and decoding are mostly OpenCV and libjpeg, which run "
         "outside the GIL (`scangrade bench grade`).",
     )
+
+    @property
+    def page_threads(self) -> int:
+        """align_threads, or one per CPU the process may use when it is 0."""
+        return self.align_threads or len(os.sched_getaffinity(0))
     decode_jpeg_directly: bool = Field(
         default=True,
         description="A page that is one embedded JPEG covering it (what scanners write) is "

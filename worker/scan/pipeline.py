@@ -17,7 +17,6 @@ its paper evened out under shadows before the boxes are cut (worker.scan.quality
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -122,7 +121,7 @@ def plan_pages(pages: Sequence[RasterPage], layouts: Mapping[str, Layout],
                settings: ScanSettings, previews: PreviewSink | None = None) -> list[_PagePlan]:
     """Every page aligned and its boxes cut out (or its status and why not), pages side by
     side in `align_threads` threads (OpenCV's calls run outside the GIL)."""
-    threads = min(settings.align_threads or len(os.sched_getaffinity(0)), len(pages))
+    threads = min(settings.page_threads, len(pages))
     if threads <= 1:
         return [_plan_page(page, layouts, settings, previews) for page in pages]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="align") as pool:
@@ -216,10 +215,10 @@ def _fail(result: PageResult, message: str) -> None:
 def _box_read(crop: BoxCrop, label: int, confidence: float, probs: list[float]) -> BoxRead:
     blank = label == BLANK
     return BoxRead(
-        field=crop.cell.field, index=crop.cell.index, digit=None if blank else int(label),
-        confidence=round(float(confidence), 5), blank=blank,
+        field=crop.cell.field, index=crop.cell.index, digit=None if blank else label,
+        confidence=round(confidence, 5), blank=blank,
         probs=[round(p, 5) for p in probs],
-        quad=[[round(x, 2), round(y, 2)] for x, y in np.asarray(crop.quad_px).tolist()],
+        quad=[[round(x, 2), round(y, 2)] for x, y in crop.quad_px.tolist()],
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -115,9 +114,9 @@ class DirectPages:
     threads: int = 1  # pages decoded side by side
 
     def decode_all(self, pages: list[tuple[int, int]]) -> dict[int, np.ndarray | None]:
-        """Page number -> its image, for those of `pages` (number, DPI) that it plans; None
-        for one whose JPEG does not decode (poppler renders it instead, and says what is
-        wrong if anything)."""
+        """Page number -> its image, for those of `pages` (number, DPI) that it plans and
+        can decode; a page missing or None is rendered by poppler instead, which says what
+        is wrong if anything."""
         jobs = []
         for number, dpi in pages:  # the JPEGs read out of the PDF here, in one thread
             plan = self.plans.get(number)
@@ -126,12 +125,11 @@ class DirectPages:
                     jobs.append((number, page_jpeg(self.pdf, plan), plan, dpi))
                 except Exception:
                     log.info("page %d: its JPEG cannot be read", number, exc_info=True)
-                    jobs.append((number, None, plan, dpi))
 
         def decoded(job) -> tuple[int, np.ndarray | None]:
             number, data, plan, dpi = job
             try:
-                return number, None if data is None else decode_page_jpeg(data, plan, dpi)
+                return number, decode_page_jpeg(data, plan, dpi)
             except Exception:
                 log.info("page %d: direct decoding failed", number, exc_info=True)
                 return number, None
@@ -251,5 +249,4 @@ def _direct_pages(info: PdfInfo, first: int, last: int, settings: ScanSettings
         yield None
         return
     with pdf:
-        yield DirectPages(pdf, direct_plans(pdf, first, last),
-                          settings.align_threads or len(os.sched_getaffinity(0)))
+        yield DirectPages(pdf, direct_plans(pdf, first, last), settings.page_threads)
